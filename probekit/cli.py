@@ -1,0 +1,58 @@
+"""The `probekit` command line: one entry point, one module per subcommand.
+
+Each subcommand lives in `probekit/commands/<name>.py` and exposes
+`add_arguments(parser)` and `run(args) -> int`. Modules are imported lazily so that
+`probekit --help` stays fast and a broken optional dependency only affects its command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> one-line help. Order is the order shown in `probekit --help`.
+SUBCOMMANDS: dict[str, str] = {
+    "generate": "generate a synthetic world, its proxy tasks and a token dataset",
+    "fourier": "Fourier-Walsh degrees of the tasks, in z and in x",
+    "train": "pretrain a model on proxy tasks (also under `accelerate launch`)",
+    "probe": "probe a checkpoint layer by layer for the latents, with controls",
+    "theory": "what the theory predicts for a world and task set",
+    "sweep": "run a grid of training + probing runs, resumably",
+    "report": "write an HTML/Markdown report for a run or a sweep",
+    "demo": "the one-command demo: generate, train, probe, predict, report",
+    "push": "share a trained run on the Hugging Face Hub",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the top-level parser with every available subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="probekit", description="When do neural networks learn world models?"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, help_text in SUBCOMMANDS.items():
+        try:
+            module = importlib.import_module(f"probekit.commands.{name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"probekit.commands.{name}":
+                raise
+            continue  # not implemented in this version
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        module.add_arguments(p)
+        p.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse `argv` (default: sys.argv[1:]) and run the chosen subcommand."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    return int(args._run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
