@@ -1,0 +1,336 @@
+"""Token sequence formats: observations and task targets -> rectangular id arrays.
+
+Every sequence of a format has the same length, so a batch is a plain ``(N, L)``
+array and no padding is needed. Ids come from numpy arithmetic on the token layout
+(``synthetic.tokenizer.TokenLayout``), never from tokenizing text per example.
+
+Formats (registry ``SEQUENCE_FORMATS``), with ``G`` x tokens:
+
+- ``multitask``: ``[BOS] x.. [SEP]`` and ``targets`` (N, n): one head per task reads
+  the hidden state at SEP.
+- ``qa``: ``[BOS] x.. [SEP] t_a y_a t_b y_b .. [EOS]``; ``labels`` are aligned with
+  ``input_ids`` (HF causal LMs shift them internally) and are -100 except at the
+  answer tokens. ``query_tasks`` (N, q) names the tasks asked. Sign targets only.
+- ``encoder``: ``[CLS] x.. [SEP] t_a [MASK] [SEP]``; ``labels`` hold the answer id at
+  MASK and -100 elsewhere; ``query_task`` (N,) names the task. Sign targets only.
+- ``array``: ``inputs`` = x as float32, for MLP baselines.
+
+Every format also returns ``z``, ``x`` (int8 ±1) and ``targets`` (float32). Where the
+prober should look is constant per format: ``sequence_positions``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from synthetic.bits import check_pm1
+from synthetic.registry import Registry
+from synthetic.tokenizer import TokenLayout
+
+IGNORE_INDEX = -100  # the label value HF losses skip
+
+
+@dataclass(frozen=True)
+class SequenceFormat:
+    """One way to lay out an example; `encode` is vectorised over examples."""
+
+    name: str
+    description: str
+    # (x (N, m) int8, targets (N, n) float32, layout, queries, rng) -> columns
+    encode: Callable[..., dict[str, np.ndarray]]
+    # (layout, queries) -> constant token positions
+    positions: Callable[[TokenLayout, int], dict[str, Any]]
+    sign_targets_only: bool = False
+    tokenized: bool = True
+
+
+SEQUENCE_FORMATS: Registry[SequenceFormat] = Registry("sequence format")
+
+
+def _register(fmt: SequenceFormat) -> SequenceFormat:
+    SEQUENCE_FORMATS.register(fmt.name)(fmt)
+    return fmt
+
+
+def _const(n: int, value: int) -> np.ndarray:
+    return np.full((n, 1), value, dtype=np.int64)
+
+
+def _check_sign(targets: np.ndarray, fmt: str) -> None:
+    if targets.size and not np.all((targets == 1) | (targets == -1)):
+        raise ValueError(
+            f"The {fmt!r} format answers with tokens y=+ / y=-, so it needs sign targets; "
+            "set tasks.target=sign or use the multitask/array format for real targets."
+        )
+
+
+def _answer_ids(targets: np.ndarray, layout: TokenLayout) -> np.ndarray:
+    return np.where(targets > 0, layout.yes_id, layout.no_id).astype(np.int64)
+
+
+def _choose_queries(n_rows: int, n_tasks: int, q: int, rng: np.random.Generator) -> np.ndarray:
+    """(n_rows, q) distinct task indices per row, uniformly random subset and order."""
+    if not 1 <= q <= n_tasks:
+        raise ValueError(
+            f"queries_per_sequence must lie in 1..{n_tasks} (the task count), got {q}."
+        )
+    keys = rng.random((n_rows, n_tasks))
+    if q < n_tasks:
+        # The q smallest keys are a uniform subset; sorting them gives a uniform order.
+        keys_idx = np.argpartition(keys, q - 1, axis=1)[:, :q]
+        order = np.argsort(np.take_along_axis(keys, keys_idx, axis=1), axis=1)
+        return np.take_along_axis(keys_idx, order, axis=1)
+    return np.argsort(keys, axis=1)
+
+
+def _multitask(x, targets, layout, q, rng):
+    n = len(x)
+    ids = np.concatenate(
+        [_const(n, layout.bos_id), layout.x_token_ids(x), _const(n, layout.sep_id)], axis=1
+    )
+    return {"input_ids": ids, "targets": targets}
+
+
+def _multitask_positions(layout, q):
+    G = layout.n_groups
+    return {"length": G + 2, "bos": 0, "x_start": 1, "x_stop": 1 + G, "last_x": G, "sep": G + 1}
+
+
+def _qa(x, targets, layout, q, rng):
+    _check_sign(targets, "qa")
+    n, G = len(x), layout.n_groups
+    tasks = _choose_queries(n, targets.shape[1], q, rng)  # (N, q)
+    answers = _answer_ids(np.take_along_axis(targets, tasks, axis=1), layout)
+    qa = np.stack([layout.task_offset + tasks, answers], axis=2).reshape(n, 2 * q)
+    ids = np.concatenate(
+        [
+            _const(n, layout.bos_id),
+            layout.x_token_ids(x),
+            _const(n, layout.sep_id),
+            qa,
+            _const(n, layout.eos_id),
+        ],
+        axis=1,
+    )
+    labels = np.full_like(ids, IGNORE_INDEX)
+    answer_pos = G + 3 + 2 * np.arange(q)
+    labels[:, answer_pos] = answers
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "query_tasks": tasks.astype(np.int32),
+        "targets": targets,
+    }
+
+
+def _qa_positions(layout, q):
+    pos = _multitask_positions(layout, q)
+    G = layout.n_groups
+    pos.update(
+        length=G + 3 + 2 * q,
+        query_positions=[int(G + 2 + 2 * j) for j in range(q)],
+        answer_positions=[int(G + 3 + 2 * j) for j in range(q)],
+        eos=G + 2 + 2 * q,
+    )
+    return pos
+
+
+def _encoder(x, targets, layout, q, rng):
+    _check_sign(targets, "encoder")
+    n, G = len(x), layout.n_groups
+    task = _choose_queries(n, targets.shape[1], 1, rng)  # (N, 1)
+    answer = _answer_ids(np.take_along_axis(targets, task, axis=1), layout)
+    ids = np.concatenate(
+        [
+            _const(n, layout.cls_id),
+            layout.x_token_ids(x),
+            _const(n, layout.sep_id),
+            layout.task_offset + task,
+            _const(n, layout.mask_id),
+            _const(n, layout.sep_id),
+        ],
+        axis=1,
+    )
+    labels = np.full_like(ids, IGNORE_INDEX)
+    labels[:, G + 3] = answer[:, 0]
+    return {
+        "input_ids": ids,
+        "labels": labels,
+        "query_task": task[:, 0].astype(np.int32),
+        "targets": targets,
+    }
+
+
+def _encoder_positions(layout, q):
+    G = layout.n_groups
+    return {
+        "length": G + 5,
+        "cls": 0,
+        "x_start": 1,
+        "x_stop": 1 + G,
+        "last_x": G,
+        "sep": G + 1,
+        "query": G + 2,
+        "mask": G + 3,
+    }
+
+
+def _array(x, targets, layout, q, rng):
+    return {"inputs": x.astype(np.float32), "targets": targets}
+
+
+_register(
+    SequenceFormat(
+        "multitask", "[BOS] x [SEP]; one head per task at SEP", _multitask, _multitask_positions
+    )
+)
+_register(
+    SequenceFormat(
+        "qa",
+        "[BOS] x [SEP] t y t y .. [EOS]; next-token answers",
+        _qa,
+        _qa_positions,
+        sign_targets_only=True,
+    )
+)
+_register(
+    SequenceFormat(
+        "encoder",
+        "[CLS] x [SEP] t [MASK] [SEP]; masked answer",
+        _encoder,
+        _encoder_positions,
+        sign_targets_only=True,
+    )
+)
+_register(
+    SequenceFormat("array", "x as float32 for MLPs", _array, lambda layout, q: {}, tokenized=False)
+)
+
+
+def encode_arrays(
+    fmt: str,
+    x: np.ndarray,
+    targets: np.ndarray,
+    layout: TokenLayout,
+    queries_per_sequence: int,
+    rng: np.random.Generator,
+) -> dict[str, np.ndarray]:
+    """Lay out observations `x` (N, m) and `targets` (N, n) in format `fmt`, vectorised."""
+    x = check_pm1(x, "x")
+    targets = np.asarray(targets, dtype=np.float32)
+    if targets.ndim != 2 or len(targets) != len(x) or targets.shape[1] != layout.n_tasks:
+        raise ValueError(
+            f"targets must have shape ({len(x)}, {layout.n_tasks}), got {targets.shape}."
+        )
+    out = SEQUENCE_FORMATS.get(fmt).encode(x, targets, layout, queries_per_sequence, rng)
+    out["x"] = x
+    return out
+
+
+def layout_for(world, tasks, data_spec) -> TokenLayout:
+    """The token layout of a world, a task set and a data spec."""
+    return TokenLayout(int(world.m), int(tasks.n), int(data_spec.bits_per_token))
+
+
+def sequence_positions(
+    fmt: str, layout: TokenLayout, queries_per_sequence: int = 1
+) -> dict[str, Any]:
+    """Constant token positions of format `fmt` (SEP, last x token, x span, ...)."""
+    return SEQUENCE_FORMATS.get(fmt).positions(layout, queries_per_sequence)
+
+
+def encode_examples(
+    world, tasks, z: np.ndarray, data_spec, rng: np.random.Generator
+) -> dict[str, np.ndarray]:
+    """Latents z (N, d) -> all columns of `data_spec.format` plus z and x; rng picks queries."""
+    z = check_pm1(z, "z")
+    x = world.encode(z)
+    targets = tasks.evaluate(z)
+    out = encode_arrays(
+        data_spec.format,
+        x,
+        targets,
+        layout_for(world, tasks, data_spec),
+        data_spec.queries_per_sequence,
+        rng,
+    )
+    out["z"] = z
+    return out
+
+
+# --- held-out latents (for out-of-distribution splits) -------------------------------
+
+_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+def _splitmix64(v: np.ndarray) -> np.ndarray:
+    """The splitmix64 finaliser, a good 64-bit mixing function (wraps mod 2^64)."""
+    v = (v + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
+    v = ((v ^ (v >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
+    v = ((v ^ (v >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
+    return v ^ (v >> np.uint64(31))
+
+
+def heldout_mask(z: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """(N,) bool: whether each z is held out; each cube point is, independently, with prob. `fraction`.
+
+    A seeded hash of the bits decides, so the rule needs no enumeration of the cube and
+    is the same for dataset splits and training streams.
+    """
+    z = np.asarray(z)
+    if fraction <= 0:
+        return np.zeros(z.shape[0], dtype=bool)
+    bits = (z == -1).astype(np.uint64)
+    h = np.full(z.shape[0], np.uint64(seed) & _MASK64, dtype=np.uint64)
+    h = _splitmix64(h)
+    for start in range(0, z.shape[1], 32):  # 32 bits per round keeps d unbounded
+        chunk = bits[:, start : start + 32]
+        word = chunk @ (np.uint64(1) << np.arange(chunk.shape[1], dtype=np.uint64))
+        h = _splitmix64(h ^ word)
+    u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
+    return u < fraction
+
+
+def sample_latents(
+    world,
+    n: int,
+    rng: np.random.Generator,
+    fraction: float = 0.0,
+    seed: int = 0,
+    heldout: bool = False,
+) -> np.ndarray:
+    """n latents from the world's distribution, restricted to the held-out set or its complement."""
+    if fraction <= 0:
+        if heldout:
+            raise ValueError("No latents are held out (holdout_fraction=0); there is no ood set.")
+        return world.sample(n, rng)[0]
+    parts, have = [], 0
+    for _ in range(1000):
+        z = world.sample(max(2 * (n - have), 64), rng)[0]
+        z = z[heldout_mask(z, fraction, seed) == heldout]
+        parts.append(z[: n - have])
+        have += len(parts[-1])
+        if have >= n:
+            return np.concatenate(parts, axis=0)
+    raise ValueError(
+        f"Could not draw {n} {'held-out' if heldout else 'kept'} latents with "
+        f"holdout_fraction={fraction}; choose a fraction further from {0 if heldout else 1}."
+    )
+
+
+def example_stream(
+    world, tasks, data_spec, batch_size: int, seed: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """Endless fresh training batches (never a held-out z); the same seed gives the same stream."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}.")
+    rng = np.random.default_rng(seed)
+    while True:
+        z = sample_latents(
+            world, batch_size, rng, data_spec.holdout_fraction, data_spec.seed, heldout=False
+        )
+        yield encode_examples(world, tasks, z, data_spec, rng)
