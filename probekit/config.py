@@ -1,0 +1,123 @@
+"""The experiment config: world + tasks + data (from `synthetic`) + model + train + probe.
+
+One YAML file describes a whole experiment; every section is a frozen dataclass and
+loading is strict (an unknown key is an error listing the known ones). Dotted
+overrides such as `train.lr=3e-4` or `world.d=12` are applied before validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from synthetic.config import apply_overrides, from_dict, load_yaml, to_dict
+from synthetic.dataset import DataSpec
+from synthetic.tasks import TaskSpec
+from synthetic.world import WorldSpec
+
+from probekit.models.factory import ModelConfig
+
+SCHEDULES = ("cosine", "constant", "linear")
+MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimiser, schedule, batch, evaluation and checkpoint cadence."""
+
+    steps: int = 2000
+    batch_size: int = 256  # global batch (summed over processes and accumulation steps)
+    grad_accum: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 100
+    schedule: str = "cosine"
+    min_lr_ratio: float = 0.0
+    max_grad_norm: float | None = 1.0
+    mixed_precision: str = "auto"
+    eval_every: int = 250
+    eval_examples: int = 2048  # validation inputs for task loss / accuracy
+    recovery_probe: bool = True  # cheap linear probe of z at every evaluation
+    checkpoint_every: int = 500
+    keep_checkpoints: int = 2
+    data_dir: str | None = None  # a `probekit generate` output; None = fresh stream
+    seed: int = 0
+
+    def __post_init__(self):
+        positive = ("steps", "batch_size", "grad_accum", "eval_every", "checkpoint_every")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")
+        if self.keep_checkpoints < 1:
+            raise ValueError(f"train.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
+        if self.lr <= 0:
+            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+        if self.warmup_steps < 0:
+            raise ValueError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+        if self.schedule not in SCHEDULES:
+            raise ValueError(
+                f"train.schedule={self.schedule!r} is unknown. Available: {', '.join(SCHEDULES)}"
+            )
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(
+                f"train.mixed_precision={self.mixed_precision!r} is unknown. "
+                f"Available: {', '.join(MIXED_PRECISION)}"
+            )
+        if self.batch_size % self.grad_accum:
+            raise ValueError(
+                f"train.batch_size={self.batch_size} is not divisible by "
+                f"train.grad_accum={self.grad_accum}"
+            )
+
+
+@dataclass(frozen=True)
+class ProbeConfig:
+    """How to probe: held-out fraction, seed, regularisation grid, controls."""
+
+    test_fraction: float = 0.3
+    cv: int = 3
+    Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
+    seed: int = 0
+    controls: tuple[str, ...] = ("random_init", "input", "recoding", "control_task")
+
+    def __post_init__(self):
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(
+                f"probe.test_fraction must be in (0, 1), got {self.test_fraction}"
+            )
+        if self.cv < 2:
+            raise ValueError(f"probe.cv must be >= 2, got {self.cv}")
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    """A whole experiment: what world, which tasks, which data, model, training, probing."""
+
+    world: WorldSpec = field(default_factory=WorldSpec)
+    tasks: TaskSpec = field(default_factory=TaskSpec)
+    data: DataSpec = field(default_factory=DataSpec)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+
+    def to_dict(self) -> dict:
+        """A plain, JSON/YAML-friendly dict of the whole config."""
+        return to_dict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExperimentConfig:
+        """Build strictly from a dict (unknown keys are errors)."""
+        return from_dict(cls, data)
+
+    def replace(self, **sections) -> ExperimentConfig:
+        """A copy with whole sections replaced."""
+        return dataclasses.replace(self, **sections)
+
+
+def load_experiment(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+    """Load an experiment YAML (or the defaults when `path` is None) with dotted overrides."""
+    data = load_yaml(path) if path is not None else {}
+    data = apply_overrides(data or {}, list(overrides))
+    return ExperimentConfig.from_dict(data)

@@ -1,0 +1,159 @@
+"""The layout of a run directory, and atomic writes into it.
+
+    RUN/config.yaml      the experiment config that produced the run
+    RUN/metrics.jsonl    one JSON line per evaluation
+    RUN/checkpoints/     step-00000500/ ... (accelerate save_state), last K kept
+    RUN/final/           save_pretrained output + tokenizer + probekit_spec.json
+
+Every write lands in a temporary sibling first and is renamed into place, so a run
+killed at any moment leaves either the old or the new file, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+_CHECKPOINT = re.compile(r"^step-(\d{8})$")
+
+
+class RunExistsError(RuntimeError):
+    """The run directory already holds a finished run, or a run of another config."""
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def _flatten(data, prefix=""):
+    if isinstance(data, dict):
+        out = {}
+        for key, value in data.items():
+            out.update(_flatten(value, f"{prefix}{key}."))
+        return out
+    return {prefix.rstrip("."): data}
+
+
+def _diff(old: dict, new: dict) -> list[str]:
+    a, b = _flatten(old), _flatten(new)
+    return [f"{k}: {a.get(k)!r} -> {b.get(k)!r}" for k in sorted(a.keys() | b.keys())
+            if a.get(k) != b.get(k)]
+
+
+class RunDir:
+    """Paths and atomic operations of one run directory."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.config = self.path / "config.yaml"
+        self.metrics = self.path / "metrics.jsonl"
+        self.checkpoints = self.path / "checkpoints"
+        self.final = self.path / "final"
+
+    def prepare(self, config: dict, *, overwrite: bool = False) -> None:
+        """Create the directory, refuse to clobber a finished or different run, save the config."""
+        if overwrite and self.path.exists():
+            for child in (self.final, self.checkpoints, self.metrics, self.config):
+                _remove(child)
+        if self.final.exists():
+            raise RunExistsError(
+                f"{self.path} already holds a finished run ({self.final} exists). "
+                f"Use --overwrite to replace it, or choose another --run-dir."
+            )
+        if self.config.exists():
+            saved = yaml.safe_load(self.config.read_text()) or {}
+            changes = _diff(saved, config)
+            if changes:
+                raise RunExistsError(
+                    f"{self.path} holds an unfinished run of a different config "
+                    f"({'; '.join(changes[:8])}). Resume it with the same config, use "
+                    f"--overwrite to start over, or choose another --run-dir."
+                )
+        self.path.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
+
+    # -- metrics --------------------------------------------------------------------------
+
+    def log_metrics(self, row: dict) -> None:
+        """Append one evaluation row (a JSON line; a torn last line is dropped on read)."""
+        with open(self.metrics, "a") as f:
+            f.write(json.dumps(row) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def read_metrics(self) -> list[dict]:
+        """All complete rows of metrics.jsonl."""
+        if not self.metrics.exists():
+            return []
+        rows = []
+        for line in self.metrics.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill
+        return rows
+
+    def truncate_metrics(self, step: int) -> None:
+        """Drop rows logged after `step` (they are re-run after a resume)."""
+        rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
+        atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in rows))
+
+    # -- checkpoints ----------------------------------------------------------------------
+
+    def checkpoint_tmp(self, step: int) -> Path:
+        """Where `save_state` writes before the rename."""
+        return self.checkpoints / f".tmp-step-{step:08d}"
+
+    def commit_checkpoint(self, tmp: Path, step: int, *, keep: int) -> Path:
+        """Rename a fully written checkpoint into place and prune to the last `keep`."""
+        (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        target = self.checkpoints / f"step-{step:08d}"
+        _remove(target)
+        os.replace(tmp, target)
+        for old in self.list_checkpoints()[:-keep]:
+            _remove(old)
+        return target
+
+    def list_checkpoints(self) -> list[Path]:
+        """Complete checkpoints, oldest first."""
+        if not self.checkpoints.exists():
+            return []
+        found = [p for p in self.checkpoints.iterdir() if _CHECKPOINT.match(p.name)]
+        return sorted(found, key=lambda p: p.name)
+
+    def latest_checkpoint(self) -> Path | None:
+        """The newest complete checkpoint, if any."""
+        found = self.list_checkpoints()
+        return found[-1] if found else None
+
+    @staticmethod
+    def checkpoint_step(path: Path) -> int:
+        """The optimiser step a checkpoint was taken at."""
+        return int(json.loads((path / "trainer_state.json").read_text())["step"])
+
+    # -- final ----------------------------------------------------------------------------
+
+    def write_final(self, write: Callable[[Path], None]) -> Path:
+        """Call `write(tmp_dir)`, then move the result to `final/` in one rename."""
+        tmp = self.path / f".final.tmp-{os.getpid()}"
+        _remove(tmp)
+        tmp.mkdir(parents=True)
+        write(tmp)
+        os.replace(tmp, self.final)
+        return self.final
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()

@@ -1,0 +1,379 @@
+"""Pretrain a model on proxy tasks: one explicit accelerate loop, resumable, device-agnostic.
+
+    accelerate launch -m probekit.train --config configs/default.yaml --run-dir runs/x
+    python -m probekit.train --config configs/default.yaml train.steps=500
+
+The same loop runs on one CPU or many GPUs: `accelerator.prepare`, `accumulate`,
+`gather_for_metrics`, `save_state`/`load_state`; only the main process writes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from synthetic.tasks import TaskSet
+from synthetic.tokenizer import build_tokenizer
+from synthetic.world import World
+
+from probekit.batches import DatasetSource, StreamSource, eval_examples
+from probekit.config import ExperimentConfig, load_experiment
+from probekit.models.factory import build_model, data_format_for, model_input_names
+from probekit.recovery import final_representation, measure_recovery
+from probekit.run_dir import RunDir, RunExistsError
+
+_SCHEDULE_NAMES = {"cosine": "cosine", "constant": "constant_with_warmup", "linear": "linear"}
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    final_dir: Path
+    steps: int
+    metrics: dict[str, float]
+
+
+def _mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"  # CPU autocast brings no speed here and costs reproducibility
+
+
+def _to_tensors(arrays: dict[str, np.ndarray], names: list[str], device) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in names:
+        value = torch.from_numpy(np.ascontiguousarray(arrays[name]))
+        if value.dtype in (torch.int8, torch.int16, torch.int32):
+            value = value.long()
+        out[name] = value.to(device)
+    return out
+
+
+class Trainer:
+    """Holds the objects of one run; `fit()` runs the loop from wherever the run stopped."""
+
+    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, accelerator=None,
+                 overwrite: bool = False, progress: bool = True):
+        self.cfg = cfg
+        self.progress = progress
+        expected = data_format_for(cfg.model.kind)
+        if cfg.data.format not in expected:
+            raise ValueError(
+                f"model.kind={cfg.model.kind!r} trains on data.format in {sorted(expected)}, "
+                f"but data.format={cfg.data.format!r}. Set data.format={sorted(expected)[0]}."
+            )
+        self.accelerator = accelerator or Accelerator(
+            gradient_accumulation_steps=cfg.train.grad_accum,
+            mixed_precision=_mixed_precision(cfg.train.mixed_precision),
+            # The global batch is fixed by the config; each process takes its share and
+            # the schedule steps once per optimiser step, whatever the process count.
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+        )
+        acc = self.accelerator
+        per_step = cfg.train.batch_size // cfg.train.grad_accum
+        if per_step % acc.num_processes:
+            raise ValueError(
+                f"train.batch_size / train.grad_accum = {per_step} is not divisible by the "
+                f"{acc.num_processes} processes; change train.batch_size."
+            )
+        self.micro_batch = per_step // acc.num_processes
+        self.run = RunDir(run_dir)
+        if acc.is_main_process:
+            self.run.prepare(cfg.to_dict(), overwrite=overwrite)
+        acc.wait_for_everyone()
+
+        self.world = World(cfg.world)
+        self.tasks = TaskSet.from_spec(cfg.tasks, self.world)
+        self.tokenizer = build_tokenizer(self.world.m, self.tasks.n, cfg.data.bits_per_token)
+        self.source = self._make_source()
+        self.eval_set = eval_examples(self.world, self.tasks, cfg.data,
+                                      cfg.train.eval_examples, cfg.train.seed)
+        self.probe_set = self._probe_set()
+
+        set_seed(cfg.train.seed)  # model init is part of the seeded state
+        seq_len = self.eval_set["input_ids"].shape[1] if "input_ids" in self.eval_set else 0
+        model = build_model(
+            cfg.model, vocab_size=len(self.tokenizer), n_tasks=self.tasks.n, seq_len=seq_len,
+            m=self.world.m, pad_token_id=self.tokenizer.pad_token_id,
+            bos_token_id=self.tokenizer.bos_token_id, eos_token_id=self.tokenizer.eos_token_id,
+            target=cfg.tasks.target,
+        )
+        self.input_names = model_input_names(cfg.model.kind)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr,
+                                      betas=tuple(cfg.train.betas),
+                                      weight_decay=cfg.train.weight_decay)
+        scheduler = get_scheduler(_SCHEDULE_NAMES[cfg.train.schedule], optimizer,
+                                  num_warmup_steps=cfg.train.warmup_steps,
+                                  num_training_steps=cfg.train.steps)
+        eval_loader = DataLoader(
+            TensorDataset(torch.arange(len(self.eval_set["z"]))), batch_size=512, shuffle=False
+        )
+        self.model, self.optimizer, self.scheduler, self.eval_loader = acc.prepare(
+            model, optimizer, scheduler, eval_loader
+        )
+        self.step = 0
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _make_source(self):
+        cfg = self.cfg
+        if cfg.train.data_dir is None:
+            if cfg.data.holdout_fraction > 0:
+                raise ValueError(
+                    "data.holdout_fraction > 0 needs a generated dataset (held-out z must be "
+                    "fixed): run `probekit generate` and set train.data_dir=DIR."
+                )
+            return StreamSource(self.world, self.tasks, cfg.data, cfg.train.seed)
+        from synthetic.dataset import load_dataset_dir
+
+        dataset, data_cfg, _ = load_dataset_dir(cfg.train.data_dir)
+        mismatched = [
+            name for name in ("world", "tasks", "data")
+            if getattr(data_cfg, name).to_dict() != getattr(cfg, name).to_dict()
+        ]
+        if mismatched:
+            details = "; ".join(
+                f"{name}: dataset has {getattr(data_cfg, name).to_dict()}, "
+                f"config has {getattr(cfg, name).to_dict()}" for name in mismatched
+            )
+            raise ValueError(
+                f"The dataset at {cfg.train.data_dir} was generated from a different "
+                f"{', '.join(mismatched)} spec than this config ({details}). Regenerate it "
+                f"with this config or use the dataset's own config."
+            )
+        train = dataset["train"].with_format("numpy")
+        return DatasetSource({c: np.asarray(train[c]) for c in train.column_names}, cfg.train.seed)
+
+    def _probe_set(self) -> dict[str, np.ndarray]:
+        from synthetic.dataset import encode_examples
+
+        rng = np.random.default_rng([self.cfg.train.seed, 4])
+        if self.world.d <= 12:
+            z = self.world.cube()
+        else:
+            z, _ = self.world.sample(2048, rng)
+        return encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
+
+    def _batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
+        acc = self.accelerator
+        kwargs = {}
+        if isinstance(self.source, DatasetSource):
+            kwargs = {"micro_steps": self.cfg.train.grad_accum, "processes": acc.num_processes}
+        arrays = self.source.batch(step, micro, acc.process_index, self.micro_batch, **kwargs)
+        return _to_tensors(arrays, self.input_names, acc.device)
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def resume(self) -> int:
+        """Load the latest checkpoint, if any; returns the step to continue from."""
+        latest = self.run.latest_checkpoint()
+        if latest is None:
+            return 0
+        self.accelerator.load_state(str(latest))
+        self.step = self.run.checkpoint_step(latest)
+        if self.accelerator.is_main_process:
+            self.run.truncate_metrics(self.step)  # evaluations after the checkpoint re-run
+        self.accelerator.wait_for_everyone()
+        return self.step
+
+    def fit(self) -> TrainResult:
+        """Train to `train.steps`, evaluating and checkpointing on the way."""
+        cfg, acc = self.cfg.train, self.accelerator
+        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True,
+                   disable=not (self.progress and acc.is_local_main_process))
+        metrics: dict[str, float] = {}
+        self.model.train()
+        while self.step < cfg.steps:
+            for micro in range(cfg.grad_accum):
+                batch = self._batch(self.step, micro)
+                with acc.accumulate(self.model):
+                    out = self.model(**batch)
+                    acc.backward(out.loss)
+                    if acc.sync_gradients and cfg.max_grad_norm:
+                        acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad()
+            self.step += 1
+            bar.update(1)
+            last = self.step == cfg.steps
+            if self.step % cfg.eval_every == 0 or last:
+                metrics = self.evaluate()
+                bar.set_postfix(loss=f"{metrics['eval_loss']:.3f}", acc=f"{metrics['eval_acc']:.3f}",
+                                z=f"{metrics.get('probe_acc_z', float('nan')):.2f}")
+                self.model.train()
+            if self.step % cfg.checkpoint_every == 0 and not last:
+                self.save_checkpoint()
+        bar.close()
+        final_dir = self.save_final(metrics)
+        return TrainResult(self.run.path, final_dir, self.step, metrics)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Task loss/accuracy on the evaluation set, and the cheap recovery probe."""
+        acc = self.accelerator
+        self.model.eval()
+        losses, correct = [], []
+        for (index,) in self.eval_loader:
+            rows = {k: v[index.cpu().numpy()] for k, v in self.eval_set.items()}
+            batch = _to_tensors(rows, self.input_names, acc.device)
+            out = self.model(**batch)
+            loss_i, correct_i = _per_example(out, batch, self.cfg.tasks.target,
+                                             self.cfg.model.kind.endswith("-lm"))
+            losses.append(acc.gather_for_metrics(loss_i))
+            correct.append(acc.gather_for_metrics(correct_i))
+        metrics = {
+            "step": self.step,
+            "eval_loss": float(torch.cat(losses).mean()),
+            "eval_acc": float(torch.cat(correct).float().mean()),
+            "lr": float(self.scheduler.get_last_lr()[0]),
+        }
+        if self.cfg.train.recovery_probe and acc.is_main_process:
+            model = acc.unwrap_model(self.model)
+            names = [n for n in self.input_names if n not in ("labels", "targets")]
+            inputs = _to_tensors(self.probe_set, names, acc.device)
+            readout = _readout_positions(self.probe_set)
+            rep = final_representation(model, inputs, readout)
+            metrics.update(measure_recovery(rep, self.probe_set["z"], self.probe_set["x"],
+                                            seed=self.cfg.probe.seed,
+                                            test_fraction=self.cfg.probe.test_fraction))
+        if acc.is_main_process:
+            self.run.log_metrics(metrics)
+        return metrics
+
+    def save_checkpoint(self) -> None:
+        """`accelerator.save_state` into a temporary directory, then an atomic rename."""
+        acc = self.accelerator
+        tmp = self.run.checkpoint_tmp(self.step)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.run.commit_checkpoint(tmp, self.step, keep=self.cfg.train.keep_checkpoints)
+        acc.wait_for_everyone()
+
+    def save_final(self, metrics: dict[str, float]) -> Path:
+        """The model (safetensors), tokenizer and full spec, written atomically to `final/`."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            model = acc.unwrap_model(self.model)
+            spec = {
+                "experiment": self.cfg.to_dict(),
+                "tasks_polynomials": self.tasks.to_dict(),
+                "steps": self.step,
+                "final_metrics": metrics,
+                "versions": _versions(),
+            }
+
+            def write(tmp: Path) -> None:
+                model.save_pretrained(tmp, safe_serialization=True)
+                self.tokenizer.save_pretrained(tmp)
+                (tmp / "probekit_spec.json").write_text(json.dumps(spec, indent=2, default=float))
+
+            self.run.write_final(write)
+        acc.wait_for_everyone()
+        return self.run.final
+
+
+def _readout_positions(arrays: dict[str, np.ndarray]) -> torch.Tensor | None:
+    if "readout_position" in arrays:
+        return torch.from_numpy(np.asarray(arrays["readout_position"])).long()
+    return None
+
+
+def _per_example(out, batch: dict[str, torch.Tensor], target: str, causal: bool):
+    """Per-example loss and fraction of answers right (NaN for real-valued targets)."""
+    logits = out.logits.float()
+    if "targets" in batch and logits.dim() == 2:  # one head per task
+        y = batch["targets"].float()
+        if target == "sign":
+            loss = torch.nn.functional.soft_margin_loss(logits, y, reduction="none").mean(dim=1)
+            return loss, (torch.where(logits >= 0, 1.0, -1.0) == y).float().mean(dim=1)
+        loss = ((logits - y) ** 2).mean(dim=1)
+        return loss, torch.full_like(loss, float("nan"))
+    labels = batch["labels"]
+    if causal:  # a causal LM predicts token t+1 at position t; a masked LM in place
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    mask = labels != -100
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.clamp(min=0).reshape(-1), reduction="none"
+    ).view(labels.shape)
+    hits = (logits.argmax(-1) == labels) & mask
+    count = mask.sum(dim=1).clamp(min=1)
+    return (ce * mask).sum(dim=1) / count, hits.sum(dim=1).float() / count
+
+
+def _versions() -> dict[str, str]:
+    import accelerate
+    import transformers
+
+    import probekit
+
+    return {"probekit": probekit.__version__, "torch": torch.__version__,
+            "transformers": transformers.__version__, "accelerate": accelerate.__version__,
+            "numpy": np.__version__, "python": sys.version.split()[0]}
+
+
+def train(cfg: ExperimentConfig, run_dir: str | Path, *, accelerator=None, resume: bool = True,
+          overwrite: bool = False, progress: bool = True) -> TrainResult:
+    """Train (or resume) the run in `run_dir` to completion and return what it produced."""
+    trainer = Trainer(cfg, run_dir, accelerator=accelerator, overwrite=overwrite, progress=progress)
+    if resume:
+        trainer.resume()
+    return trainer.fit()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Command-line options shared by `python -m probekit.train` and `probekit train`."""
+    parser.add_argument("--config", help="experiment YAML (default: built-in defaults)")
+    parser.add_argument("--run-dir", help="where to write the run (default: runs/<config name>)")
+    parser.add_argument("--no-resume", action="store_true",
+                        help="ignore checkpoints in the run directory and start over")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a finished run in --run-dir")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run training from parsed arguments."""
+    cfg = load_experiment(args.config, args.overrides)
+    run_dir = args.run_dir or str(Path("runs") / (Path(args.config).stem if args.config else "default"))
+    try:
+        result = train(cfg, run_dir, resume=not args.no_resume, overwrite=args.overwrite,
+                       progress=not args.no_progress)
+    except RunExistsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    summary = {k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
+               for k, v in result.metrics.items()}
+    print(json.dumps({"run_dir": str(result.run_dir), "final": str(result.final_dir), **summary}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m probekit.train` / `accelerate launch -m probekit.train`."""
+    parser = argparse.ArgumentParser(prog="probekit.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
