@@ -1,0 +1,67 @@
+"""Models: the MLP baseline, stock transformers with task heads, and plain LM / MLM models.
+
+Importing this package registers `MLPConfig`/`MLPModel` ("probekit-mlp") and
+`TaskHeadsConfig`/`TaskHeadsModel` ("probekit-task-heads") with `AutoConfig` and
+`AutoModel`, so `AutoModel.from_pretrained(run_dir / "final")` loads them without remote code.
+
+Model kinds (`ModelConfig.kind`), the data format each trains on (`synthetic.sequences`,
+preferred first) and the batch columns it reads (`model_input_names(kind)`, plus `labels`):
+
+| kind       | model                                      | data format          | inputs                                        |
+|------------|--------------------------------------------|----------------------|-----------------------------------------------|
+| `mlp`      | `MLPModel`                                 | `array`              | `x` (B, m) float                              |
+| `gpt2`     | `TaskHeadsModel` on `GPT2Model`, SEP       | `multitask`          | `input_ids`, `attention_mask`, `readout_position` |
+| `llama`    | `TaskHeadsModel` on `LlamaModel`, SEP      | `multitask`          | `input_ids`, `attention_mask`, `readout_position` |
+| `bert`     | `TaskHeadsModel` on `BertModel`, CLS       | `encoder`, `multitask` | `input_ids`, `attention_mask`, `readout_position` |
+| `gpt2-lm`  | `GPT2LMHeadModel`                          | `qa`                 | `input_ids`, `attention_mask`                 |
+| `llama-lm` | `LlamaForCausalLM`                         | `qa`                 | `input_ids`, `attention_mask`                 |
+| `bert-mlm` | `BertForMaskedLM`, answers at MASK         | `encoder`            | `input_ids`, `attention_mask`                 |
+
+Task-head models and the MLP take `labels` (B, n_tasks) float: soft-margin loss for
+`target="sign"` (±1), MSE for `target="real"`; the LM kinds take token `labels` with -100
+everywhere but the answer tokens. `readout_position` is optional: without it decoders read the
+last attended token (SEP) and BERT reads index 0 (CLS).
+
+Hidden states: `output_hidden_states=True` returns `n_layers + 1` states, named by
+`hidden_state_names(model)` as `embed`, `layer.1`, ..., `layer.L` (see its docstring for
+which include the final norm).
+"""
+
+from transformers import AutoConfig, AutoModel
+
+from probekit.models.factory import (
+    MODEL_KINDS,
+    ModelConfig,
+    build_model,
+    data_formats,
+    hidden_state_name,
+    hidden_state_names,
+    model_input_names,
+    model_kinds,
+)
+from probekit.models.mlp import MLPConfig, MLPModel
+from probekit.models.outputs import TaskModelOutput, task_loss
+from probekit.models.task_heads import TaskHeadsConfig, TaskHeadsModel
+
+# exist_ok: re-importing (e.g. importlib.reload in a notebook) must not fail.
+AutoConfig.register(MLPConfig.model_type, MLPConfig, exist_ok=True)
+AutoModel.register(MLPConfig, MLPModel, exist_ok=True)
+AutoConfig.register(TaskHeadsConfig.model_type, TaskHeadsConfig, exist_ok=True)
+AutoModel.register(TaskHeadsConfig, TaskHeadsModel, exist_ok=True)
+
+__all__ = [
+    "MODEL_KINDS",
+    "MLPConfig",
+    "MLPModel",
+    "ModelConfig",
+    "TaskHeadsConfig",
+    "TaskHeadsModel",
+    "TaskModelOutput",
+    "build_model",
+    "data_formats",
+    "hidden_state_name",
+    "hidden_state_names",
+    "model_input_names",
+    "model_kinds",
+    "task_loss",
+]

@@ -1,0 +1,97 @@
+"""The paper's MLP baseline: a ReLU encoder shared by all tasks, then one linear head per task."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+from transformers import PreTrainedConfig, PreTrainedModel
+from transformers import initialization as init
+
+from probekit.models.outputs import TaskModelOutput, check_target, task_loss
+
+
+class MLPConfig(PreTrainedConfig):
+    """Config of `MLPModel`: input width `m`, `n_layers` ReLU layers of `hidden` units, `n_tasks` heads."""
+
+    model_type = "probekit-mlp"
+
+    m: int = 10
+    hidden: int = 128
+    n_layers: int = 4
+    n_tasks: int = 1
+    target: str = "sign"
+    dropout: float = 0.0
+
+    def __post_init__(self, **kwargs):
+        for name in ("m", "hidden", "n_layers", "n_tasks"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"MLPConfig.{name} must be a positive integer, got {value!r}.")
+        check_target(self.target)
+        if not 0.0 <= float(self.dropout) < 1.0:
+            raise ValueError(f"MLPConfig.dropout must be in [0, 1), got {self.dropout!r}.")
+        super().__post_init__(**kwargs)
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """The number of encoder layers, under the name transformers configs use."""
+        return self.n_layers
+
+
+class MLPModel(PreTrainedModel):
+    """x (B, m) float -> logits (B, n_tasks); hidden states are the input then each layer's output."""
+
+    config_class = MLPConfig
+    base_model_prefix = "mlp"
+    main_input_name = "x"
+
+    def __init__(self, config: MLPConfig) -> None:
+        super().__init__(config)
+        widths = [config.m] + [config.hidden] * config.n_layers
+        self.layers = nn.ModuleList(
+            nn.Linear(w_in, w_out) for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
+        )
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(config.hidden, config.n_tasks)  # one output unit per task
+        self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # PyTorch's default Linear init: the transformers default (normal, std 0.02) shrinks
+        # the signal by ~10x per ReLU layer, which stalls a deep MLP from the first step.
+        if isinstance(module, nn.Linear):
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+            bound = 1.0 / math.sqrt(module.in_features)
+            init.uniform_(module.bias, -bound, bound)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TaskModelOutput | tuple:
+        """Run the encoder and the heads; `labels` (B, n_tasks) adds the task loss."""
+        if x.ndim != 2 or x.shape[-1] != self.config.m:
+            raise ValueError(
+                f"x must have shape (batch, m={self.config.m}), got {tuple(x.shape)}; "
+                "pass the observation vectors as floats."
+            )
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if return_dict is None:
+            return_dict = self.config.return_dict
+        h = x.to(self.head.weight.dtype)  # (B, m)
+        states = [h]
+        for layer in self.layers:
+            h = self.dropout(torch.relu(layer(h)))  # (B, hidden)
+            states.append(h)
+        logits = self.head(h)  # (B, n_tasks)
+        loss = None if labels is None else task_loss(logits, labels, self.config.target)
+        hidden_states = tuple(states) if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (loss, logits, hidden_states) if v is not None)
+        return TaskModelOutput(loss=loss, logits=logits, hidden_states=hidden_states)

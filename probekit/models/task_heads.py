@@ -1,0 +1,152 @@
+"""A stock transformers backbone (GPT-2, Llama, BERT) with one linear head per task at a readout position."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoConfig, AutoModel, BertModel, PreTrainedConfig, PreTrainedModel
+
+from probekit.models.outputs import TaskModelOutput, check_target, task_loss
+
+BACKBONE_TYPES = ("gpt2", "llama", "bert")
+# "position": the batch must carry `readout_position`; "first": index 0 (CLS);
+# "last": the last attended token (SEP at the end of `BOS x SEP`).
+READOUTS = ("position", "first", "last")
+
+
+class TaskHeadsConfig(PreTrainedConfig):
+    """Config of `TaskHeadsModel`: the backbone's config as a dict, its type, the heads and the readout."""
+
+    model_type = "probekit-task-heads"
+
+    backbone_type: str = "gpt2"
+    backbone: dict | None = None
+    n_tasks: int = 1
+    readout: str = "last"
+    target: str = "sign"
+    initializer_range: float = 0.02
+
+    def __post_init__(self, **kwargs):
+        if self.backbone_type not in BACKBONE_TYPES:
+            raise ValueError(
+                f"Unknown backbone_type {self.backbone_type!r}; use one of {', '.join(BACKBONE_TYPES)}."
+            )
+        if self.readout not in READOUTS:
+            raise ValueError(f"Unknown readout {self.readout!r}; use one of {', '.join(READOUTS)}.")
+        if not isinstance(self.n_tasks, int) or isinstance(self.n_tasks, bool) or self.n_tasks < 1:
+            raise ValueError(
+                f"TaskHeadsConfig.n_tasks must be a positive integer, got {self.n_tasks!r}."
+            )
+        check_target(self.target)
+        if self.backbone is None:
+            self.backbone = {}
+        elif isinstance(self.backbone, PreTrainedConfig):
+            self.backbone = self.backbone.to_dict()
+        super().__post_init__(**kwargs)
+
+    def backbone_config(self) -> PreTrainedConfig:
+        """Rebuild the backbone's transformers config from the stored dict."""
+        fields: dict[str, Any] = {k: v for k, v in self.backbone.items() if k != "model_type"}
+        return AutoConfig.for_model(self.backbone_type, **fields)
+
+    @property
+    def num_hidden_layers(self) -> int:
+        """The backbone's number of blocks."""
+        return self.backbone_config().num_hidden_layers
+
+
+def build_backbone(config: PreTrainedConfig) -> PreTrainedModel:
+    """The stock base model for `config`, without BERT's pooler (the heads never read it)."""
+    if config.model_type == "bert":
+        # An unused pooler would hold parameters that never get a gradient.
+        return BertModel(config, add_pooling_layer=False)
+    return AutoModel.from_config(config)
+
+
+class TaskHeadsModel(PreTrainedModel):
+    """Backbone -> hidden state at the readout position (B, H) -> `nn.Linear(H, n_tasks)`."""
+
+    config_class = TaskHeadsConfig
+    base_model_prefix = "probekit_task_heads"
+    main_input_name = "input_ids"
+    _supports_sdpa = True
+
+    def __init__(self, config: TaskHeadsConfig) -> None:
+        super().__init__(config)
+        self.backbone = build_backbone(config.backbone_config())
+        self.head = nn.Linear(self.backbone.config.hidden_size, config.n_tasks)
+        self.post_init()
+
+    def get_input_embeddings(self) -> nn.Module:
+        return self.backbone.get_input_embeddings()
+
+    def set_input_embeddings(self, value: nn.Module) -> None:
+        self.backbone.set_input_embeddings(value)
+
+    def readout_index(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None,
+        readout_position: torch.Tensor | None,
+    ) -> torch.Tensor:
+        """The (B,) position each example is read at: given, else the config's `readout` rule."""
+        batch, length = input_ids.shape
+        if readout_position is not None:
+            pos = torch.as_tensor(readout_position, device=input_ids.device).long().reshape(-1)
+            if pos.shape[0] != batch:
+                raise ValueError(
+                    f"readout_position has {pos.shape[0]} entries for a batch of {batch}; "
+                    "pass one position per example."
+                )
+            if bool(((pos < 0) | (pos >= length)).any()):
+                raise ValueError(
+                    f"readout_position must lie in [0, {length}) for sequences of length {length}, "
+                    f"got values in [{int(pos.min())}, {int(pos.max())}]."
+                )
+            return pos
+        if self.config.readout == "first":
+            return torch.zeros(batch, dtype=torch.long, device=input_ids.device)
+        if self.config.readout == "last":
+            if attention_mask is None:
+                return torch.full((batch,), length - 1, dtype=torch.long, device=input_ids.device)
+            # Index of the last attended token, right padding assumed.
+            return attention_mask.long().sum(dim=1).clamp(min=1) - 1
+        raise ValueError(
+            "This model reads out at a per-example position (readout='position'): "
+            "pass readout_position, a (batch,) tensor of token indices."
+        )
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        readout_position: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
+        output_hidden_states: bool | None = None,
+        return_dict: bool | None = None,
+        **kwargs,
+    ) -> TaskModelOutput | tuple:
+        """Logits (B, n_tasks) from the hidden state at `readout_position`; `labels` adds the loss."""
+        if output_hidden_states is None:
+            output_hidden_states = self.config.output_hidden_states
+        if return_dict is None:
+            return_dict = self.config.return_dict
+        backbone_kwargs = {"use_cache": False} if self.config.backbone_type != "bert" else {}
+        out = self.backbone(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            output_hidden_states=output_hidden_states,
+            **backbone_kwargs,
+            **kwargs,
+        )
+        hidden = out.last_hidden_state  # (B, T, H), after the final norm where there is one
+        pos = self.readout_index(input_ids, attention_mask, readout_position)
+        rows = torch.arange(hidden.shape[0], device=hidden.device)
+        logits = self.head(hidden[rows, pos])  # (B, n_tasks)
+        loss = None if labels is None else task_loss(logits, labels, self.config.target)
+        hidden_states = out.hidden_states if output_hidden_states else None
+        if not return_dict:
+            return tuple(v for v in (loss, logits, hidden_states) if v is not None)
+        return TaskModelOutput(loss=loss, logits=logits, hidden_states=hidden_states)
