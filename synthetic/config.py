@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -18,6 +19,10 @@ from typing import Any, TypeVar
 import yaml
 
 T = TypeVar("T")
+
+# YAML 1.1 (PyYAML) reads "3e-4" as a string because it lacks a dot; treat such
+# scientific-notation strings as the floats everyone means.
+_SCI_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def _join(where: str, key: str) -> str:
@@ -66,6 +71,8 @@ def _convert(tp: Any, value: Any, where: str) -> Any:
         raise ValueError(f"'{where}': expected int, got {_describe(value)}.")
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and _SCI_FLOAT.fullmatch(value.strip()):
             return float(value)
         raise ValueError(f"'{where}': expected float, got {_describe(value)}.")
     if tp is str:
@@ -185,6 +192,8 @@ def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[s
             raise ValueError(
                 f"Override {item!r}: cannot parse value {raw!r} as YAML ({e})."
             ) from None
+        if isinstance(value, str) and _SCI_FLOAT.fullmatch(value.strip()):
+            value = float(value)
         node = out
         for i, p in enumerate(parts[:-1]):
             nxt = node.get(p)
