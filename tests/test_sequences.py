@@ -142,7 +142,7 @@ def test_stream_is_seeded(world_tasks):
     a = list(itertools.islice(example_stream(world, tasks, spec, 16, seed=3), 3))
     b = list(itertools.islice(example_stream(world, tasks, spec, 16, seed=3), 3))
     c = list(itertools.islice(example_stream(world, tasks, spec, 16, seed=4), 3))
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x.keys() == y.keys()
         for k in x:
             np.testing.assert_array_equal(x[k], y[k])
