@@ -4,27 +4,28 @@ Importing this package registers `MLPConfig`/`MLPModel` ("probekit-mlp") and
 `TaskHeadsConfig`/`TaskHeadsModel` ("probekit-task-heads") with `AutoConfig` and
 `AutoModel`, so `AutoModel.from_pretrained(run_dir / "final")` loads them without remote code.
 
-Model kinds (`ModelConfig.kind`), the data format each trains on (`synthetic.sequences`,
-preferred first) and the batch columns it reads (`model_input_names(kind)`, plus `labels`):
+Model kinds (`ModelConfig.kind`), the data formats each trains on (`synthetic.sequences`,
+preferred first) and the batch columns it reads (`model_input_names(kind)`; each is a dataset
+column and a forward keyword argument, so a loop can call `model(**batch)`):
 
-| kind       | model                                      | data format          | inputs                                        |
-|------------|--------------------------------------------|----------------------|-----------------------------------------------|
-| `mlp`      | `MLPModel`                                 | `array`              | `x` (B, m) float                              |
-| `gpt2`     | `TaskHeadsModel` on `GPT2Model`, SEP       | `multitask`          | `input_ids`, `attention_mask`, `readout_position` |
-| `llama`    | `TaskHeadsModel` on `LlamaModel`, SEP      | `multitask`          | `input_ids`, `attention_mask`, `readout_position` |
-| `bert`     | `TaskHeadsModel` on `BertModel`, CLS       | `encoder`, `multitask` | `input_ids`, `attention_mask`, `readout_position` |
-| `gpt2-lm`  | `GPT2LMHeadModel`                          | `qa`                 | `input_ids`, `attention_mask`                 |
-| `llama-lm` | `LlamaForCausalLM`                         | `qa`                 | `input_ids`, `attention_mask`                 |
-| `bert-mlm` | `BertForMaskedLM`, answers at MASK         | `encoder`            | `input_ids`, `attention_mask`                 |
+| kind       | model                                  | data format            | inputs      | target    |
+|------------|----------------------------------------|------------------------|-------------|-----------|
+| `mlp`      | `MLPModel`                             | `array`                | `x` (B, m)  | `targets` |
+| `gpt2`     | `TaskHeadsModel` on `GPT2Model`, SEP   | `multitask`            | `input_ids` | `targets` |
+| `llama`    | `TaskHeadsModel` on `LlamaModel`, SEP  | `multitask`            | `input_ids` | `targets` |
+| `bert`     | `TaskHeadsModel` on `BertModel`, CLS   | `encoder`, `multitask` | `input_ids` | `targets` |
+| `gpt2-lm`  | `GPT2LMHeadModel`                      | `qa`                   | `input_ids` | `labels`  |
+| `llama-lm` | `LlamaForCausalLM`                     | `qa`                   | `input_ids` | `labels`  |
+| `bert-mlm` | `BertForMaskedLM`, answers at MASK     | `encoder`              | `input_ids` | `labels`  |
 
-Task-head models and the MLP take `labels` (B, n_tasks) float: soft-margin loss for
-`target="sign"` (±1), MSE for `target="real"`; the LM kinds take token `labels` with -100
-everywhere but the answer tokens. `readout_position` is optional: without it decoders read the
-last attended token (SEP) and BERT reads index 0 (CLS).
+`targets` (B, n_tasks) float gives the soft-margin loss for `target="sign"` (±1) and MSE for
+`target="real"`; `labels` are token ids, -100 everywhere but the answer tokens. Task-head models
+also take optional `attention_mask` and `readout_position` (B,): without a position, decoders
+read the last attended token (SEP of `BOS x SEP`) and BERT reads index 0 (CLS).
 
 Hidden states: `output_hidden_states=True` returns `n_layers + 1` states, named by
-`hidden_state_names(model)` as `embed`, `layer.1`, ..., `layer.L` (see its docstring for
-which include the final norm).
+`hidden_state_names(model)` as `embed`, `layer.1`, ..., `layer.L` (its docstring says which
+include the final norm). `load_model(dir)` reloads any kind with its own class (LM heads kept).
 """
 
 from transformers import AutoConfig, AutoModel
@@ -33,12 +34,13 @@ from probekit.models.factory import (
     MODEL_KINDS,
     ModelConfig,
     build_model,
-    data_formats,
+    data_format_for,
     hidden_state_name,
     hidden_state_names,
     model_input_names,
     model_kinds,
 )
+from probekit.models.loading import load_model
 from probekit.models.mlp import MLPConfig, MLPModel
 from probekit.models.outputs import TaskModelOutput, task_loss
 from probekit.models.task_heads import TaskHeadsConfig, TaskHeadsModel
@@ -58,9 +60,10 @@ __all__ = [
     "TaskHeadsModel",
     "TaskModelOutput",
     "build_model",
-    "data_formats",
+    "data_format_for",
     "hidden_state_name",
     "hidden_state_names",
+    "load_model",
     "model_input_names",
     "model_kinds",
     "task_loss",

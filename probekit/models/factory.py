@@ -40,12 +40,17 @@ class BuildArgs:
 
 @dataclass(frozen=True)
 class ModelKind:
-    """A registered model kind: its builder, the data formats it trains on, the batch columns it reads."""
+    """A registered model kind: its builder, the data formats it trains on, the batch columns it reads.
+
+    `input_names` and `label_name` are dataset columns (`synthetic.sequences`) and forward
+    keyword arguments at once, so a training loop can call `model(**batch)`.
+    """
 
     name: str
     build: Callable[[ModelConfig, BuildArgs], PreTrainedModel]
     data_formats: tuple[str, ...]
     input_names: tuple[str, ...]
+    label_name: str
     is_transformer: bool = True
 
 
@@ -176,12 +181,16 @@ def model_kinds() -> list[str]:
 
 
 def model_input_names(kind: str, *, with_labels: bool = True) -> tuple[str, ...]:
-    """The batch columns a model of `kind` takes as forward keyword arguments."""
-    names = MODEL_KINDS.get(kind).input_names
-    return names + ("labels",) if with_labels else names
+    """The batch columns a model of `kind` takes as forward keyword arguments, its target last.
+
+    The target column is `targets` (B, n_tasks) for `mlp` and the task-head kinds, `labels`
+    (token ids, -100 off the answers) for the -lm / -mlm kinds.
+    """
+    spec = MODEL_KINDS.get(kind)
+    return spec.input_names + (spec.label_name,) if with_labels else spec.input_names
 
 
-def data_formats(kind: str) -> tuple[str, ...]:
+def data_format_for(kind: str) -> tuple[str, ...]:
     """The sequence formats (`synthetic.sequences`) a model of `kind` can train on, preferred first."""
     return MODEL_KINDS.get(kind).data_formats
 
@@ -296,18 +305,25 @@ def _build_mlp(cfg: ModelConfig, args: BuildArgs) -> PreTrainedModel:
     return MLPModel(config)
 
 
-_TOKENS = ("input_ids", "attention_mask")
-_HEADS = _TOKENS + ("readout_position",)
+# The sequence formats are rectangular (no padding), so `input_ids` is the only token column;
+# `attention_mask` and `readout_position` stay optional forward arguments.
+_IDS = ("input_ids",)
 
-_register(ModelKind("mlp", _build_mlp, ("array",), ("x",), is_transformer=False))
-# Decoders read the task heads at SEP, the last token of `BOS x SEP`; encoders at CLS = 0.
-_register(ModelKind("gpt2", _task_heads_builder("gpt2", "last"), ("multitask",), _HEADS))
-_register(ModelKind("llama", _task_heads_builder("llama", "last"), ("multitask",), _HEADS))
-_register(ModelKind("bert", _task_heads_builder("bert", "first"), ("encoder", "multitask"), _HEADS))
-_register(ModelKind("gpt2-lm", lambda c, a: GPT2LMHeadModel(_gpt2_config(c, a)), ("qa",), _TOKENS))
+
+def _lm(model_class, make_config):
+    return lambda cfg, args: model_class(make_config(cfg, args))
+
+
+# `x` (int8 ±1, in every format) is the MLP's input: the forward casts it to float.
+_register(ModelKind("mlp", _build_mlp, ("array",), ("x",), "targets", is_transformer=False))
+# Decoders read the heads at SEP, the last token of `BOS x SEP`; encoders at CLS = 0.
+_register(ModelKind("gpt2", _task_heads_builder("gpt2", "last"), ("multitask",), _IDS, "targets"))
+_register(ModelKind("llama", _task_heads_builder("llama", "last"), ("multitask",), _IDS, "targets"))
 _register(
-    ModelKind("llama-lm", lambda c, a: LlamaForCausalLM(_llama_config(c, a)), ("qa",), _TOKENS)
+    ModelKind(
+        "bert", _task_heads_builder("bert", "first"), ("encoder", "multitask"), _IDS, "targets"
+    )
 )
-_register(
-    ModelKind("bert-mlm", lambda c, a: BertForMaskedLM(_bert_config(c, a)), ("encoder",), _TOKENS)
-)
+_register(ModelKind("gpt2-lm", _lm(GPT2LMHeadModel, _gpt2_config), ("qa",), _IDS, "labels"))
+_register(ModelKind("llama-lm", _lm(LlamaForCausalLM, _llama_config), ("qa",), _IDS, "labels"))
+_register(ModelKind("bert-mlm", _lm(BertForMaskedLM, _bert_config), ("encoder",), _IDS, "labels"))

@@ -9,7 +9,7 @@ from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
-from probekit.models.outputs import TaskModelOutput, check_target, task_loss
+from probekit.models.outputs import TaskModelOutput, check_target, reject_token_labels, task_loss
 
 
 class MLPConfig(PreTrainedConfig):
@@ -59,22 +59,29 @@ class MLPModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        # PyTorch's default Linear init: the transformers default (normal, std 0.02) shrinks
-        # the signal by ~10x per ReLU layer, which stalls a deep MLP from the first step.
-        if isinstance(module, nn.Linear):
-            init.kaiming_uniform_(module.weight, a=math.sqrt(5))
+        # He init for the ReLU layers keeps the mean square of the signal near 1 at every
+        # depth; transformers' default (normal, std 0.02) and even PyTorch's default shrink
+        # it geometrically, which stalls a deep MLP from the first step.
+        if not isinstance(module, nn.Linear):
+            return
+        if module is self.head:
+            init.kaiming_uniform_(module.weight, a=math.sqrt(5))  # PyTorch's default Linear init
             bound = 1.0 / math.sqrt(module.in_features)
             init.uniform_(module.bias, -bound, bound)
+        else:
+            init.kaiming_uniform_(module.weight, nonlinearity="relu")
+            init.zeros_(module.bias)
 
     def forward(
         self,
         x: torch.Tensor,
-        labels: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> TaskModelOutput | tuple:
-        """Run the encoder and the heads; `labels` (B, n_tasks) adds the task loss."""
+        """Run the encoder and the heads; `targets` (B, n_tasks) adds the task loss."""
+        reject_token_labels(kwargs)
         if x.ndim != 2 or x.shape[-1] != self.config.m:
             raise ValueError(
                 f"x must have shape (batch, m={self.config.m}), got {tuple(x.shape)}; "
@@ -90,7 +97,7 @@ class MLPModel(PreTrainedModel):
             h = self.dropout(torch.relu(layer(h)))  # (B, hidden)
             states.append(h)
         logits = self.head(h)  # (B, n_tasks)
-        loss = None if labels is None else task_loss(logits, labels, self.config.target)
+        loss = None if targets is None else task_loss(logits, targets, self.config.target)
         hidden_states = tuple(states) if output_hidden_states else None
         if not return_dict:
             return tuple(v for v in (loss, logits, hidden_states) if v is not None)

@@ -27,17 +27,26 @@ def check_target(target: str) -> str:
     return target
 
 
-def task_loss(logits: torch.Tensor, labels: torch.Tensor, target: str) -> torch.Tensor:
-    """Soft-margin loss for ±1 targets (the paper's setting), mean squared error for real ones."""
-    if labels.shape != logits.shape:
-        raise ValueError(
-            f"labels have shape {tuple(labels.shape)} but logits have {tuple(logits.shape)}; "
-            "pass one target value per task, shape (batch, n_tasks)."
+def reject_token_labels(kwargs: dict) -> None:
+    """Raise if `labels` reached a multi-task model: its task values are called `targets`."""
+    if "labels" in kwargs:
+        raise TypeError(
+            "Multi-task models take the task values as `targets` (batch, n_tasks); `labels` "
+            "(token ids, -100 elsewhere) belong to the -lm / -mlm kinds."
         )
-    labels = labels.to(logits.dtype)
+
+
+def task_loss(logits: torch.Tensor, targets: torch.Tensor, target: str) -> torch.Tensor:
+    """Soft-margin loss for ±1 targets (the paper's setting), mean squared error for real ones."""
+    if targets.shape != logits.shape:
+        raise ValueError(
+            f"targets have shape {tuple(targets.shape)} but logits have {tuple(logits.shape)}; "
+            "pass one target value per task as `targets`, shape (batch, n_tasks)."
+        )
+    targets = targets.to(logits.dtype)
     if target == "sign":
-        return F.soft_margin_loss(logits, labels)
+        return F.soft_margin_loss(logits, targets)
     if target == "real":
-        return F.mse_loss(logits, labels)
+        return F.mse_loss(logits, targets)
     check_target(target)
     raise AssertionError("unreachable")

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, BertModel, PreTrainedConfig, PreTrainedModel
 
-from probekit.models.outputs import TaskModelOutput, check_target, task_loss
+from probekit.models.outputs import TaskModelOutput, check_target, reject_token_labels, task_loss
 
 BACKBONE_TYPES = ("gpt2", "llama", "bert")
 # "position": the batch must carry `readout_position`; "first": index 0 (CLS);
@@ -123,12 +123,13 @@ class TaskHeadsModel(PreTrainedModel):
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor | None = None,
         readout_position: torch.Tensor | None = None,
-        labels: torch.Tensor | None = None,
+        targets: torch.Tensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
         **kwargs,
     ) -> TaskModelOutput | tuple:
-        """Logits (B, n_tasks) from the hidden state at `readout_position`; `labels` adds the loss."""
+        """Logits (B, n_tasks) from the hidden state at `readout_position`; `targets` adds the loss."""
+        reject_token_labels(kwargs)
         if output_hidden_states is None:
             output_hidden_states = self.config.output_hidden_states
         if return_dict is None:
@@ -145,7 +146,7 @@ class TaskHeadsModel(PreTrainedModel):
         pos = self.readout_index(input_ids, attention_mask, readout_position)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
         logits = self.head(hidden[rows, pos])  # (B, n_tasks)
-        loss = None if labels is None else task_loss(logits, labels, self.config.target)
+        loss = None if targets is None else task_loss(logits, targets, self.config.target)
         hidden_states = out.hidden_states if output_hidden_states else None
         if not return_dict:
             return tuple(v for v in (loss, logits, hidden_states) if v is not None)
