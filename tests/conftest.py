@@ -1,0 +1,32 @@
+"""Shared fixtures: a Hub-compatible server on 127.0.0.1 (see tests/hub_server.py)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import hub_server`
+
+from hub_server import HubServer  # noqa: E402
+
+HUB_TOKEN = "hf_probekit_test_token"
+
+
+@pytest.fixture
+def hub_server():
+    """A fresh in-memory Hub that requires `HUB_TOKEN` for writes and private reads."""
+    with HubServer(token=HUB_TOKEN) as server:
+        yield server
+
+
+@pytest.fixture
+def hub_env(hub_server, monkeypatch, tmp_path):
+    """Point the environment at `hub_server` (endpoint, token, an empty cache) and return it."""
+    monkeypatch.setenv("HF_ENDPOINT", hub_server.url)
+    monkeypatch.setenv("HF_TOKEN", HUB_TOKEN)
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return hub_server
