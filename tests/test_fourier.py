@@ -168,3 +168,22 @@ def test_report_refuses_large_d():
 
 def test_map_tables_of_identity():
     assert np.array_equal(map_tables(lambda z: z, 3), cube(3).T.astype(float))
+
+
+def test_fwht_large_n_uses_chunked_path_correctly():
+    # n = 18 exceeds the in-cache chunk size, so the chunked butterflies are exercised.
+    n = 18
+    z_idx = np.arange(1 << n, dtype=np.int64)
+    subset = (0, 5, 17)
+    # χ_S at index x is (-1)^{popcount(x & mask)}.
+    bits = z_idx & mask_of(subset)
+    parity = np.zeros_like(bits)
+    while np.any(bits):
+        parity ^= bits & 1
+        bits >>= 1
+    f = np.where(parity == 0, 1.0, -1.0)
+    c = coefficients(f)
+    assert np.isclose(c[mask_of(subset)], 1.0)
+    assert np.isclose(np.abs(c).sum(), 1.0)
+    g = np.random.default_rng(0).standard_normal(1 << n)
+    assert np.allclose(ifwht(fwht(g)), g)
