@@ -24,6 +24,7 @@ MAX_TABLE_BITS = 20
 # |p(z)| below this counts as a tie and maps to +1: exact zeros can come out as
 # ±1e-17 depending on summation order, and the label must not depend on the BLAS.
 SIGN_TIE_TOL = 1e-9
+EVAL_CHUNK_ELEMENTS = 1 << 22
 
 Polynomial = dict[tuple[int, ...], float]
 
@@ -297,20 +298,27 @@ class TaskSet:
 
     # ---- evaluation
 
-    def _raw(self, z: np.ndarray) -> np.ndarray:
+    def _raw(self, z: np.ndarray, dtype=np.float64) -> np.ndarray:
         z = np.asarray(z)
         if z.ndim != 2 or z.shape[1] != self.d:
             raise ValueError(f"z must have shape (N, {self.d}), got {z.shape}.")
         z = z.astype(np.int8, copy=False)
-        vals = np.concatenate([b.values(z) for b in self.blocks], axis=1)  # (N, total)
-        vals = vals[:, self.order]
-        if self.target == "sign":
-            vals = np.where(vals >= -SIGN_TIE_TOL, 1.0, -1.0)
-        return vals
+        out = np.empty((z.shape[0], self.n), dtype=dtype)
+        # Rows in chunks so the (rows, monomials) character matrix stays ~32 MB.
+        width = max([self.n] + [len(getattr(b, "monomials", ())) for b in self.blocks])
+        step = max(1, EVAL_CHUNK_ELEMENTS // width)
+        for lo in range(0, z.shape[0], step):
+            zc = z[lo : lo + step]
+            vals = np.concatenate([b.values(zc) for b in self.blocks], axis=1)  # (rows, n)
+            vals = vals[:, self.order]
+            if self.target == "sign":
+                vals = np.where(vals >= -SIGN_TIE_TOL, 1.0, -1.0)
+            out[lo : lo + step] = vals
+        return out
 
     def evaluate(self, z: np.ndarray) -> np.ndarray:
         """All task values on a batch z (N, d) ±1 -> (N, n) float32 (±1 for target='sign')."""
-        return self._raw(z).astype(np.float32)
+        return self._raw(z, np.float32)
 
     def truth_tables(self) -> np.ndarray:
         """(n, 2^d) float64 table of every task over the cube in index order."""

@@ -185,3 +185,13 @@ def test_evaluate_checks_shape():
     tasks = TaskSet.from_polynomials([{(0,): 1.0}], d=3)
     with pytest.raises(ValueError, match=r"\(N, 3\)"):
         tasks.evaluate(np.ones((2, 2), dtype=np.int8))
+
+
+def test_evaluate_in_chunks_matches_whole(monkeypatch, world):
+    import synthetic.tasks as tasks_mod
+
+    tasks = TaskSet.from_spec(TaskSpec(family="walsh", n=5, k=3, target="real"), world)
+    z = cube(6)
+    whole = tasks.evaluate(z)
+    monkeypatch.setattr(tasks_mod, "EVAL_CHUNK_ELEMENTS", 7)  # forces many small chunks
+    assert np.array_equal(tasks.evaluate(z), whole)
