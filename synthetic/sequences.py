@@ -21,17 +21,20 @@ prober should look is constant per format: ``sequence_positions``.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from synthetic.bits import check_pm1
+from synthetic.bits import check_pm1, cube, to_index
 from synthetic.registry import Registry
 from synthetic.tokenizer import TokenLayout
 
 IGNORE_INDEX = -100  # the label value HF losses skip
+TABLE_MAX_BITS = 16  # targets by truth-table lookup up to this d ...
+TABLE_MAX_ENTRIES = 1 << 24  # ... and this many n * 2^d float32 values (64 MB)
 
 
 @dataclass(frozen=True)
@@ -78,13 +81,18 @@ def _choose_queries(n_rows: int, n_tasks: int, q: int, rng: np.random.Generator)
         raise ValueError(
             f"queries_per_sequence must lie in 1..{n_tasks} (the task count), got {q}."
         )
-    keys = rng.random((n_rows, n_tasks))
-    if q < n_tasks:
-        # The q smallest keys are a uniform subset; sorting them gives a uniform order.
-        keys_idx = np.argpartition(keys, q - 1, axis=1)[:, :q]
-        order = np.argsort(np.take_along_axis(keys, keys_idx, axis=1), axis=1)
-        return np.take_along_axis(keys_idx, order, axis=1)
-    return np.argsort(keys, axis=1)
+    p_distinct = float(np.prod((n_tasks - np.arange(q)) / n_tasks))
+    if p_distinct >= 0.5:
+        # i.i.d. draws conditioned on being distinct are uniform over ordered subsets;
+        # redrawing the rows with a repeat costs O(q) per row instead of O(n log n).
+        out = rng.integers(0, n_tasks, size=(n_rows, q))
+        while True:
+            srt = np.sort(out, axis=1)
+            bad = np.flatnonzero((srt[:, 1:] == srt[:, :-1]).any(axis=1))
+            if not bad.size:
+                return out
+            out[bad] = rng.integers(0, n_tasks, size=(bad.size, q))
+    return np.argsort(rng.random((n_rows, n_tasks)), axis=1)[:, :q]
 
 
 def _multitask(x, targets, layout, q, rng):
@@ -243,13 +251,33 @@ def sequence_positions(
     return SEQUENCE_FORMATS.get(fmt).positions(layout, queries_per_sequence)
 
 
+# TaskSet -> its (2^d, n) float32 table of values; weak so dropping a task set frees it.
+_TARGET_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def task_targets(tasks, z: np.ndarray) -> np.ndarray:
+    """`tasks.evaluate(z)`, read from a cached truth table over the cube when that is cheaper.
+
+    The table is `tasks.evaluate(cube(d))` itself, so the values are identical; it is
+    built once a batch covers a quarter of the cube, then reused by every later batch.
+    """
+    d = z.shape[1]
+    table = _TARGET_TABLES.get(tasks)
+    if table is None:
+        small = d <= TABLE_MAX_BITS and tasks.n << d <= TABLE_MAX_ENTRIES
+        if not small or 4 * len(z) < (1 << d):
+            return tasks.evaluate(z)
+        table = _TARGET_TABLES[tasks] = np.asarray(tasks.evaluate(cube(d)), dtype=np.float32)
+    return table[to_index(z)]
+
+
 def encode_examples(
     world, tasks, z: np.ndarray, data_spec, rng: np.random.Generator
 ) -> dict[str, np.ndarray]:
     """Latents z (N, d) -> all columns of `data_spec.format` plus z and x; rng picks queries."""
     z = check_pm1(z, "z")
     x = world.encode(z)
-    targets = tasks.evaluate(z)
+    targets = task_targets(tasks, z)
     out = encode_arrays(
         data_spec.format,
         x,
