@@ -1,0 +1,192 @@
+"""Known-answer tests for probekit.theory and the `probekit theory` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from itertools import combinations
+
+import numpy as np
+import pytest
+
+from probekit.commands import theory as theory_cmd
+from probekit.theory import EXPECTED, classify_distribution, predict, predict_specs
+from synthetic.bits import cube, to_index
+from synthetic.tasks import TaskSet, TaskSpec
+from synthetic.world import World, WorldSpec
+
+
+def _brute_degree(table: np.ndarray, d: int) -> int:
+    """Least j such that monomials of degree ≤ j interpolate the table (no FWHT)."""
+    z = cube(d).astype(np.float64)
+    cols = [np.ones(z.shape[0])]
+    for j in range(d + 1):
+        if j:
+            cols += [np.prod(z[:, list(s)], axis=1) for s in combinations(range(d), j)]
+        a = np.stack(cols, axis=1)
+        sol, *_ = np.linalg.lstsq(a, table, rcond=None)
+        if np.max(np.abs(a @ sol - table)) < 1e-8:
+            return j
+    return d
+
+
+def test_identity_psi_keeps_every_degree_and_saves_nothing():
+    p = predict_specs(WorldSpec(d=5, observation="identity"), TaskSpec(n=12, k=2))
+    assert p["exact"] is True
+    for row in p["per_task"]:
+        assert row["degree_x"] == row["degree_z"]
+        assert row["saved"] == 0
+    assert p["total_saving"] == 0
+    assert p["psi_inverse_degree"] == {"sum": 5, "max": 1, "per_coordinate": [1] * 5}
+    assert p["input_decodable"] is True
+    assert p["threshold"]["n_star"] is None  # no saving per task, no threshold
+
+
+@pytest.mark.parametrize("observation", ["gf2_linear", "random_bijection"])
+def test_scrambling_psi_saves_degree(observation):
+    p = predict_specs(WorldSpec(d=6, observation=observation), TaskSpec(n=16, k=2))
+    assert p["total_saving"] > 0
+    assert p["psi_inverse_degree"]["max"] > 1
+    assert p["input_decodable"] is False
+    assert p["total_saving"] == sum(r["saved"] for r in p["per_task"])
+
+
+def test_degrees_in_x_match_a_brute_force_interpolation():
+    d = 4
+    world = World(WorldSpec(d=d, observation="random_bijection", seed=3))
+    spec = TaskSpec(family="walsh", n=5, k=2, target="real", seed=1)
+    p = predict_specs(world.spec, spec)
+    g = TaskSet.from_spec(spec, world).truth_tables()
+    h = np.empty_like(g)
+    h[:, to_index(world.cube_x())] = g  # h(ψ(z)) = g(z)
+    for i, row in enumerate(p["per_task"]):
+        assert row["degree_z"] == _brute_degree(g[i], d) == 2
+        assert row["degree_x"] == _brute_degree(h[i], d)
+
+
+def test_single_task_predicts_no_recovery():
+    p = predict_specs(WorldSpec(d=6), TaskSpec(n=1, k=2))
+    assert p["expected_recovery"] == "no"
+    assert "result 1" in p["theory_result"]
+    # n = 1 is too few for a mean: the saving is pooled with resampled task sets.
+    assert p["threshold"]["n_tasks_used"] >= 64
+    assert "resampled" in p["threshold"]["source"]
+    assert p["cube_check"]["cheaper"] == "flat"
+
+
+def test_uniform_tasks_are_not_singled_out():
+    p = predict_specs(WorldSpec(d=6), TaskSpec(family="uniform", n=64))
+    assert p["distribution"]["kind"] == "uniform"
+    assert p["expected_recovery"] == "not_singled_out"
+    assert "result 3" in p["theory_result"]
+
+
+def test_many_low_degree_tasks_predict_recovery():
+    p = predict_specs(WorldSpec(d=6), TaskSpec(family="walsh", n=64, k=2))
+    assert p["distribution"]["kind"] == "low_degree"
+    assert p["total_saving"] > 36 == p["d_squared"]
+    assert p["saving_exceeds_d_squared"] is True
+    assert p["cube_check"]["cheaper"] == "hierarchical"
+    assert p["expected_recovery"] == "yes"
+    assert p["theory_result"] == "THEORY.md §3 results 2 and 4"
+    assert p["threshold"]["source"] == "task set"
+    assert p["threshold"]["n_star"] == int(np.ceil(36 / p["threshold"]["mean_saving_per_task"]))
+
+
+def test_few_tasks_fall_below_the_threshold():
+    p = predict_specs(WorldSpec(d=6), TaskSpec(family="walsh", n=4, k=2))
+    assert p["expected_recovery"] == "no"
+    assert p["threshold"]["n_star"] > 4
+
+
+def test_cube_check_totals_by_hand():
+    # d = 3, identity ψ, the three parities of degree 2: deg(ψ⁻¹) = 1+1+1 = 3,
+    # Σ deg(g_i) = 2+2+2 = 6 -> hierarchical 9; flat Σ deg(h_i) = 6.
+    p = predict_specs(
+        WorldSpec(d=3, observation="identity"), TaskSpec(family="parity", n=3, k=2, target="real")
+    )
+    assert p["cube_check"] == {
+        "psi_inverse_degree_sum": 3,
+        "task_degree_z_sum": 6,
+        "hierarchical_total": 9,
+        "flat_total": 6,
+        "cheaper": "flat",
+    }
+
+
+def test_mixture_classification_follows_epsilon():
+    assert classify_distribution("mixture", 2, {"epsilon": 0.2}, 6)[0] == "low_degree"
+    assert classify_distribution("mixture", 2, {"epsilon": 0.0}, 6)[0] == "uniform"
+    assert classify_distribution("walsh", 6, {}, 6)[0] == "other"
+    assert classify_distribution("degree_weighted", 2, {"rho": 1.0, "max_degree": 6}, 6)[0] == (
+        "uniform"
+    )
+    p = predict_specs(WorldSpec(d=6), TaskSpec(family="mixture", n=8, params={"epsilon": 0.0}))
+    assert p["expected_recovery"] == "not_singled_out"
+
+
+def test_redundant_bits_are_handled_and_noted():
+    p = predict_specs(WorldSpec(d=6, m=9), TaskSpec(n=64, k=2))
+    base = predict_specs(WorldSpec(d=6), TaskSpec(n=64, k=2))
+    assert p["m"] == 9
+    assert any("m = 9 > d = 6" in note for note in p["notes"])
+    # ψ on the first d bits is the same, so the degrees on those bits are too.
+    assert p["per_task"] == base["per_task"]
+
+
+@pytest.mark.parametrize(
+    "world,tasks",
+    [
+        (WorldSpec(d=16, observation="gf2_linear"), TaskSpec(n=8, k=2)),
+        (WorldSpec(d=30, observation="gf2_linear"), TaskSpec(n=256, k=3)),
+        (WorldSpec(d=30, observation="identity"), TaskSpec(n=1, k=2)),
+    ],
+)
+def test_large_d_skips_exact_checks_with_a_reason(world, tasks):
+    p = predict_specs(world, tasks)
+    assert p["exact"] is False
+    assert "skipped" in p["exact_skipped_reason"]
+    assert p["cube_check"] is None and p["per_task"] is None
+    assert p["expected_recovery"] in EXPECTED
+    assert p["threshold"]["source"].startswith("assumed") or world.observation == "identity"
+    json.dumps(p)
+
+
+def test_large_d_estimate_against_d_squared():
+    few = predict_specs(WorldSpec(d=16, observation="gf2_linear"), TaskSpec(n=8, k=2))
+    many = predict_specs(WorldSpec(d=16, observation="gf2_linear"), TaskSpec(n=64, k=2))
+    assert few["total_saving"] == 8 * 14 < 256 and few["expected_recovery"] == "no"
+    assert many["total_saving"] == 64 * 14 > 256 and many["expected_recovery"] == "yes"
+
+
+def test_predict_reads_an_experiment_config_and_is_json():
+    from probekit.config import load_experiment
+
+    cfg = load_experiment(None, ["world.d=5", "tasks.n=40", "tasks.k=2"])
+    p = predict(cfg)
+    assert p == predict_specs(cfg.world, cfg.tasks)
+    assert json.loads(json.dumps(p)) == p
+
+
+def test_bad_input_raises_a_clear_error():
+    with pytest.raises(ValueError, match="k=7 exceeds"):
+        predict_specs(WorldSpec(d=5), TaskSpec(n=4, k=7))
+    with pytest.raises(TypeError, match="WorldSpec and a TaskSpec"):
+        predict_specs({"d": 5}, TaskSpec())
+
+
+def _run_cli(argv, capsys):
+    parser = argparse.ArgumentParser()
+    theory_cmd.add_arguments(parser)
+    assert theory_cmd.run(parser.parse_args(argv)) == 0
+    return capsys.readouterr().out
+
+
+def test_cli_json_and_table(capsys, tmp_path):
+    cfg = tmp_path / "exp.yaml"
+    cfg.write_text("world:\n  d: 6\ntasks:\n  n: 64\n  k: 2\n")
+    out = json.loads(_run_cli(["--config", str(cfg), "--json"], capsys))
+    assert out["expected_recovery"] == "yes" and out["d"] == 6
+    table = _run_cli(["--config", str(cfg), "tasks.n=1"], capsys)
+    assert "expected recovery: no" in table
+    assert "cube check: hierarchical" in table
