@@ -168,3 +168,16 @@ def test_heldout_mask_fraction_and_seed():
     assert not heldout_mask(z, 0.0, 0).any()
     # nested in the fraction: a larger fraction holds out a superset
     assert np.all(heldout_mask(z, 0.4, 0)[m1])
+
+
+def test_task_targets_table_matches_evaluate():
+    from synthetic.sequences import task_targets
+
+    world = World(WorldSpec(d=6, seed=0))
+    tasks = TaskSet.from_spec(TaskSpec(family="walsh", n=5, k=3, target="real", seed=4), world)
+    z_small = world.sample(3, np.random.default_rng(0))[0]  # too few rows to build the table
+    np.testing.assert_array_equal(task_targets(tasks, z_small), tasks.evaluate(z_small))
+    z = world.sample(500, np.random.default_rng(1))[0]  # builds and uses the table
+    np.testing.assert_array_equal(task_targets(tasks, z), tasks.evaluate(z))
+    np.testing.assert_array_equal(task_targets(tasks, z_small), tasks.evaluate(z_small))
+    assert len(np.unique(task_targets(tasks, z))) > 2  # real values, not signs
