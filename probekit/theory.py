@@ -86,6 +86,10 @@ def predict_specs(
             "z is not uniform (latent_bias): degrees do not depend on the measure, but "
             "results 3 and 4 are stated for uniform z."
         )
+    out["notes"].append(
+        "deg ψ⁻¹ is reported as the sum and the max of its coordinate degrees; the cube "
+        "check and the d² bound use the sum."
+    )
     if d <= max_exact_d:
         out.update(_exact(world_spec, task_spec, min_tasks_for_mean, resample_tasks))
     else:
