@@ -48,8 +48,16 @@ class DatasetSource:
     def n_rows(self) -> int:
         return len(next(iter(self.columns.values())))
 
-    def batch(self, step: int, micro: int, process: int, size: int, *,
-              micro_steps: int = 1, processes: int = 1) -> dict[str, np.ndarray]:
+    def batch(
+        self,
+        step: int,
+        micro: int,
+        process: int,
+        size: int,
+        *,
+        micro_steps: int = 1,
+        processes: int = 1,
+    ) -> dict[str, np.ndarray]:
         """The examples of one micro-batch of one process (epochs wrap around)."""
         start = ((step * micro_steps + micro) * processes + process) * size
         positions = np.arange(start, start + size)
@@ -62,7 +70,9 @@ class DatasetSource:
         return {name: col[index] for name, col in self.columns.items()}
 
 
-def eval_examples(world: World, tasks: TaskSet, data: DataSpec, n: int, seed: int) -> dict[str, np.ndarray]:
+def eval_examples(
+    world: World, tasks: TaskSet, data: DataSpec, n: int, seed: int
+) -> dict[str, np.ndarray]:
     """A fixed evaluation set drawn from the world (independent of the training stream)."""
     rng = np.random.default_rng([seed, _EVAL])
     z, _ = world.sample(n, rng)

@@ -35,13 +35,28 @@ def build_parser() -> argparse.ArgumentParser:
         try:
             module = importlib.import_module(f"probekit.commands.{name}")
         except ModuleNotFoundError as err:
-            if err.name != f"probekit.commands.{name}":
-                raise
-            continue  # not implemented in this version
+            if err.name == f"probekit.commands.{name}":
+                continue  # not part of this version
+            # A broken optional dependency disables its command, not the whole CLI.
+            p = sub.add_parser(name, help=f"(unavailable: {err})", add_help=False)
+            p.set_defaults(_run=_unavailable(name, err))
+            continue
         p = sub.add_parser(name, help=help_text, description=help_text)
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _unavailable(name: str, err: Exception):
+    def run(args) -> int:
+        print(
+            f"error: `probekit {name}` cannot run: {err}. Reinstall with "
+            f"`pip install -e .` to get its dependencies.",
+            file=sys.stderr,
+        )
+        return 1
+
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -11,12 +11,11 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from probekit.models.factory import ModelConfig
 from synthetic.config import apply_overrides, from_dict, load_yaml, to_dict
 from synthetic.dataset import DataSpec
 from synthetic.tasks import TaskSpec
 from synthetic.world import WorldSpec
-
-from probekit.models.factory import ModelConfig
 
 SCHEDULES = ("cosine", "constant", "linear")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
@@ -81,12 +80,36 @@ class ProbeConfig:
     Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
     seed: int = 0
     controls: tuple[str, ...] = ("random_init", "input", "recoding", "control_task")
+    position: str = "sep"  # sep | last_x | mean_x | cls | index:K (token models only)
+    probes: tuple[str, ...] = ("linear",)  # linear, mlp
+    z_pairs: bool = True  # also probe the degree-2 characters z_i z_j
+    max_cube_d: int = 12  # regenerated probe inputs are the whole cube up to this d
+    n_examples: int = 4096  # otherwise this many sampled inputs
+    batch_size: int = 256  # forward-pass batch for activation extraction
+    mlp_hidden: tuple[int, ...] = (64,)
+    mlp_steps: int = 300
 
     def __post_init__(self):
-        if not 0.0 < self.test_fraction < 1.0:
+        known = ("random_init", "input", "recoding", "control_task")
+        unknown = [c for c in self.controls if c not in known]
+        if unknown:
+            raise ValueError(f"probe.controls has unknown {unknown}. Available: {', '.join(known)}")
+        unknown = [p for p in self.probes if p not in ("linear", "mlp")]
+        if unknown or not self.probes:
             raise ValueError(
-                f"probe.test_fraction must be in (0, 1), got {self.test_fraction}"
+                f"probe.probes must be a non-empty subset of linear, mlp, got {self.probes}"
             )
+        roles = ("sep", "last_x", "mean_x", "cls")
+        if self.position not in roles and not self.position.startswith("index:"):
+            raise ValueError(
+                f"probe.position={self.position!r} is unknown; use one of {', '.join(roles)} "
+                "or index:K"
+            )
+        for name in ("max_cube_d", "n_examples", "batch_size", "mlp_steps"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"probe.{name} must be >= 1, got {getattr(self, name)}")
+        if not 0.0 < self.test_fraction < 1.0:
+            raise ValueError(f"probe.test_fraction must be in (0, 1), got {self.test_fraction}")
         if self.cv < 2:
             raise ValueError(f"probe.cv must be >= 2, got {self.cv}")
 
@@ -102,6 +125,11 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     probe: ProbeConfig = field(default_factory=ProbeConfig)
 
+    def __post_init__(self):
+        # Checks that need more than one section (k <= d, formats that need sign targets, ...).
+        self.tasks.validate_for(self.world)
+        self.data.validate_for(self.world, self.tasks)
+
     def to_dict(self) -> dict:
         """A plain, JSON/YAML-friendly dict of the whole config."""
         return to_dict(self)
@@ -116,7 +144,9 @@ class ExperimentConfig:
         return dataclasses.replace(self, **sections)
 
 
-def load_experiment(path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()) -> ExperimentConfig:
+def load_experiment(
+    path: str | Path | None, overrides: list[str] | tuple[str, ...] = ()
+) -> ExperimentConfig:
     """Load an experiment YAML (or the defaults when `path` is None) with dotted overrides."""
     data = load_yaml(path) if path is not None else {}
     data = apply_overrides(data or {}, list(overrides))

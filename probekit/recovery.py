@@ -12,31 +12,39 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from probekit.controls import random_recoding, split_by_distinct_inputs
-from probekit.metrics import identification_error
-from probekit.probes import fit_linear_probes
-
 
 @torch.no_grad()
-def final_representation(model, inputs: dict[str, torch.Tensor], readout: torch.Tensor | None,
-                         batch_size: int = 1024) -> np.ndarray:
+def final_representation(
+    model, inputs: dict[str, torch.Tensor], readout: torch.Tensor | None, batch_size: int = 1024
+) -> np.ndarray:
     """Last hidden state at the readout position for every row of `inputs`, as float32."""
     n = len(next(iter(inputs.values())))
     chunks = []
     for start in range(0, n, batch_size):
-        part = {k: v[start:start + batch_size] for k, v in inputs.items()}
+        part = {k: v[start : start + batch_size] for k, v in inputs.items()}
         out = model(**part, output_hidden_states=True)
         last = out.hidden_states[-1]
         if last.dim() == 3:  # (B, T, H): a sequence model, pick the readout token
-            pos = readout[start:start + batch_size].to(last.device)
+            pos = readout[start : start + batch_size].to(last.device)
             last = last[torch.arange(len(pos), device=last.device), pos]
         chunks.append(last.float().cpu().numpy())
     return np.concatenate(chunks)
 
 
-def measure_recovery(rep: np.ndarray, z: np.ndarray, x: np.ndarray, *, seed: int = 0,
-                     test_fraction: float = 0.3, Cs=(0.1, 1.0, 10.0)) -> dict[str, float]:
+def measure_recovery(
+    rep: np.ndarray,
+    z: np.ndarray,
+    x: np.ndarray,
+    *,
+    seed: int = 0,
+    test_fraction: float = 0.3,
+    Cs=(0.1, 1.0, 10.0),
+) -> dict[str, float]:
     """Held-out linear-probe accuracy of z (and of a random recoding T(z)) and identification error."""
+    from probekit.controls import random_recoding, split_by_distinct_inputs
+    from probekit.metrics import identification_error
+    from probekit.probes import fit_linear_probes
+
     rng = np.random.default_rng(seed)
     train_idx, test_idx = split_by_distinct_inputs(x, test_fraction, rng)
     recoded = random_recoding(z, rng)

@@ -24,15 +24,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from synthetic.tasks import TaskSet
-from synthetic.tokenizer import build_tokenizer
-from synthetic.world import World
-
 from probekit.batches import DatasetSource, StreamSource, eval_examples
 from probekit.config import ExperimentConfig, load_experiment
 from probekit.models.factory import build_model, data_format_for, model_input_names
 from probekit.recovery import final_representation, measure_recovery
 from probekit.run_dir import RunDir, RunExistsError
+from synthetic.sequences import layout_for, sequence_positions
+from synthetic.tasks import TaskSet
+from synthetic.tokenizer import build_tokenizer
+from synthetic.world import World
 
 _SCHEDULE_NAMES = {"cosine": "cosine", "constant": "constant_with_warmup", "linear": "linear"}
 
@@ -68,8 +68,15 @@ def _to_tensors(arrays: dict[str, np.ndarray], names: list[str], device) -> dict
 class Trainer:
     """Holds the objects of one run; `fit()` runs the loop from wherever the run stopped."""
 
-    def __init__(self, cfg: ExperimentConfig, run_dir: str | Path, *, accelerator=None,
-                 overwrite: bool = False, progress: bool = True):
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        accelerator=None,
+        overwrite: bool = False,
+        progress: bool = True,
+    ):
         self.cfg = cfg
         self.progress = progress
         expected = data_format_for(cfg.model.kind)
@@ -102,25 +109,39 @@ class Trainer:
         self.tasks = TaskSet.from_spec(cfg.tasks, self.world)
         self.tokenizer = build_tokenizer(self.world.m, self.tasks.n, cfg.data.bits_per_token)
         self.source = self._make_source()
-        self.eval_set = eval_examples(self.world, self.tasks, cfg.data,
-                                      cfg.train.eval_examples, cfg.train.seed)
+        self.eval_set = eval_examples(
+            self.world, self.tasks, cfg.data, cfg.train.eval_examples, cfg.train.seed
+        )
         self.probe_set = self._probe_set()
 
         set_seed(cfg.train.seed)  # model init is part of the seeded state
-        seq_len = self.eval_set["input_ids"].shape[1] if "input_ids" in self.eval_set else 0
+        seq_len = (
+            self.eval_set["input_ids"].shape[1] if "input_ids" in self.eval_set else self.world.m
+        )
         model = build_model(
-            cfg.model, vocab_size=len(self.tokenizer), n_tasks=self.tasks.n, seq_len=seq_len,
-            m=self.world.m, pad_token_id=self.tokenizer.pad_token_id,
-            bos_token_id=self.tokenizer.bos_token_id, eos_token_id=self.tokenizer.eos_token_id,
+            cfg.model,
+            vocab_size=len(self.tokenizer),
+            n_tasks=self.tasks.n,
+            seq_len=seq_len,
+            m=self.world.m,
+            pad_token_id=self.tokenizer.pad_token_id,
+            bos_token_id=self.tokenizer.bos_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
             target=cfg.tasks.target,
         )
         self.input_names = model_input_names(cfg.model.kind)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.train.lr,
-                                      betas=tuple(cfg.train.betas),
-                                      weight_decay=cfg.train.weight_decay)
-        scheduler = get_scheduler(_SCHEDULE_NAMES[cfg.train.schedule], optimizer,
-                                  num_warmup_steps=cfg.train.warmup_steps,
-                                  num_training_steps=cfg.train.steps)
+        optimizer = torch.optim.AdamW(
+            model.parameters(),
+            lr=cfg.train.lr,
+            betas=tuple(cfg.train.betas),
+            weight_decay=cfg.train.weight_decay,
+        )
+        scheduler = get_scheduler(
+            _SCHEDULE_NAMES[cfg.train.schedule],
+            optimizer,
+            num_warmup_steps=cfg.train.warmup_steps,
+            num_training_steps=cfg.train.steps,
+        )
         eval_loader = DataLoader(
             TensorDataset(torch.arange(len(self.eval_set["z"]))), batch_size=512, shuffle=False
         )
@@ -144,13 +165,15 @@ class Trainer:
 
         dataset, data_cfg, _ = load_dataset_dir(cfg.train.data_dir)
         mismatched = [
-            name for name in ("world", "tasks", "data")
+            name
+            for name in ("world", "tasks", "data")
             if getattr(data_cfg, name).to_dict() != getattr(cfg, name).to_dict()
         ]
         if mismatched:
             details = "; ".join(
                 f"{name}: dataset has {getattr(data_cfg, name).to_dict()}, "
-                f"config has {getattr(cfg, name).to_dict()}" for name in mismatched
+                f"config has {getattr(cfg, name).to_dict()}"
+                for name in mismatched
             )
             raise ValueError(
                 f"The dataset at {cfg.train.data_dir} was generated from a different "
@@ -169,6 +192,17 @@ class Trainer:
         else:
             z, _ = self.world.sample(2048, rng)
         return encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
+
+    def _readout(self, n: int) -> torch.Tensor | None:
+        """Where the recovery probe reads: SEP for decoders, CLS for encoders, None for MLPs."""
+        if self.cfg.data.format == "array":
+            return None
+        layout = layout_for(self.world, self.tasks, self.cfg.data)
+        positions = sequence_positions(
+            self.cfg.data.format, layout, self.cfg.data.queries_per_sequence
+        )
+        role = "cls" if "cls" in positions else "sep"
+        return torch.full((n,), positions[role], dtype=torch.long)
 
     def _batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
         acc = self.accelerator
@@ -195,8 +229,13 @@ class Trainer:
     def fit(self) -> TrainResult:
         """Train to `train.steps`, evaluating and checkpointing on the way."""
         cfg, acc = self.cfg.train, self.accelerator
-        bar = tqdm(total=cfg.steps, initial=self.step, desc="train", dynamic_ncols=True,
-                   disable=not (self.progress and acc.is_local_main_process))
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc="train",
+            dynamic_ncols=True,
+            disable=not (self.progress and acc.is_local_main_process),
+        )
         metrics: dict[str, float] = {}
         self.model.train()
         while self.step < cfg.steps:
@@ -215,8 +254,11 @@ class Trainer:
             last = self.step == cfg.steps
             if self.step % cfg.eval_every == 0 or last:
                 metrics = self.evaluate()
-                bar.set_postfix(loss=f"{metrics['eval_loss']:.3f}", acc=f"{metrics['eval_acc']:.3f}",
-                                z=f"{metrics.get('probe_acc_z', float('nan')):.2f}")
+                bar.set_postfix(
+                    loss=f"{metrics['eval_loss']:.3f}",
+                    acc=f"{metrics['eval_acc']:.3f}",
+                    z=f"{metrics.get('probe_acc_z', float('nan')):.2f}",
+                )
                 self.model.train()
             if self.step % cfg.checkpoint_every == 0 and not last:
                 self.save_checkpoint()
@@ -234,8 +276,9 @@ class Trainer:
             rows = {k: v[index.cpu().numpy()] for k, v in self.eval_set.items()}
             batch = _to_tensors(rows, self.input_names, acc.device)
             out = self.model(**batch)
-            loss_i, correct_i = _per_example(out, batch, self.cfg.tasks.target,
-                                             self.cfg.model.kind.endswith("-lm"))
+            loss_i, correct_i = _per_example(
+                out, batch, self.cfg.tasks.target, self.cfg.model.kind.endswith("-lm")
+            )
             losses.append(acc.gather_for_metrics(loss_i))
             correct.append(acc.gather_for_metrics(correct_i))
         metrics = {
@@ -248,11 +291,17 @@ class Trainer:
             model = acc.unwrap_model(self.model)
             names = [n for n in self.input_names if n not in ("labels", "targets")]
             inputs = _to_tensors(self.probe_set, names, acc.device)
-            readout = _readout_positions(self.probe_set)
+            readout = self._readout(len(self.probe_set["z"]))
             rep = final_representation(model, inputs, readout)
-            metrics.update(measure_recovery(rep, self.probe_set["z"], self.probe_set["x"],
-                                            seed=self.cfg.probe.seed,
-                                            test_fraction=self.cfg.probe.test_fraction))
+            metrics.update(
+                measure_recovery(
+                    rep,
+                    self.probe_set["z"],
+                    self.probe_set["x"],
+                    seed=self.cfg.probe.seed,
+                    test_fraction=self.cfg.probe.test_fraction,
+                )
+            )
         if acc.is_main_process:
             self.run.log_metrics(metrics)
         return metrics
@@ -292,12 +341,6 @@ class Trainer:
         return self.run.final
 
 
-def _readout_positions(arrays: dict[str, np.ndarray]) -> torch.Tensor | None:
-    if "readout_position" in arrays:
-        return torch.from_numpy(np.asarray(arrays["readout_position"])).long()
-    return None
-
-
 def _per_example(out, batch: dict[str, torch.Tensor], target: str, causal: bool):
     """Per-example loss and fraction of answers right (NaN for real-valued targets)."""
     logits = out.logits.float()
@@ -326,13 +369,25 @@ def _versions() -> dict[str, str]:
 
     import probekit
 
-    return {"probekit": probekit.__version__, "torch": torch.__version__,
-            "transformers": transformers.__version__, "accelerate": accelerate.__version__,
-            "numpy": np.__version__, "python": sys.version.split()[0]}
+    return {
+        "probekit": probekit.__version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+        "numpy": np.__version__,
+        "python": sys.version.split()[0],
+    }
 
 
-def train(cfg: ExperimentConfig, run_dir: str | Path, *, accelerator=None, resume: bool = True,
-          overwrite: bool = False, progress: bool = True) -> TrainResult:
+def train(
+    cfg: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    accelerator=None,
+    resume: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
     """Train (or resume) the run in `run_dir` to completion and return what it produced."""
     trainer = Trainer(cfg, run_dir, accelerator=accelerator, overwrite=overwrite, progress=progress)
     if resume:
@@ -344,10 +399,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Command-line options shared by `python -m probekit.train` and `probekit train`."""
     parser.add_argument("--config", help="experiment YAML (default: built-in defaults)")
     parser.add_argument("--run-dir", help="where to write the run (default: runs/<config name>)")
-    parser.add_argument("--no-resume", action="store_true",
-                        help="ignore checkpoints in the run directory and start over")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a finished run in --run-dir")
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="ignore checkpoints in the run directory and start over",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a finished run in --run-dir"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
 
@@ -355,15 +414,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run training from parsed arguments."""
     cfg = load_experiment(args.config, args.overrides)
-    run_dir = args.run_dir or str(Path("runs") / (Path(args.config).stem if args.config else "default"))
+    run_dir = args.run_dir or str(
+        Path("runs") / (Path(args.config).stem if args.config else "default")
+    )
     try:
-        result = train(cfg, run_dir, resume=not args.no_resume, overwrite=args.overwrite,
-                       progress=not args.no_progress)
+        result = train(
+            cfg,
+            run_dir,
+            resume=not args.no_resume,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
     except RunExistsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    summary = {k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
-               for k, v in result.metrics.items()}
+    summary = {
+        k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
+        for k, v in result.metrics.items()
+    }
     print(json.dumps({"run_dir": str(result.run_dir), "final": str(result.final_dir), **summary}))
     return 0
 

@@ -1,0 +1,259 @@
+"""The training loop: run directory, checkpoints, exact resume after a kill, clear errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from safetensors.numpy import load_file
+
+from probekit.config import load_experiment
+from probekit.run_dir import RunExistsError
+from probekit.train import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+TINY_MLP = {
+    "world": {"d": 6, "observation": "random_bijection", "seed": 0},
+    "tasks": {"family": "walsh", "n": 16, "k": 2, "seed": 0},
+    "data": {"format": "array", "n_train": 256, "n_validation": 64},
+    "model": {"kind": "mlp", "hidden": 32, "n_layers": 2},
+    "train": {
+        "steps": 40,
+        "batch_size": 32,
+        "eval_every": 20,
+        "checkpoint_every": 10,
+        "eval_examples": 128,
+        "warmup_steps": 2,
+        "keep_checkpoints": 2,
+    },
+}
+
+TINY_GPT2 = {
+    "world": {"d": 4, "observation": "gf2_linear", "seed": 0},
+    "tasks": {"family": "walsh", "n": 8, "k": 2, "seed": 0},
+    "data": {"format": "multitask"},
+    "model": {"kind": "gpt2", "hidden": 32, "n_layers": 2, "n_heads": 2},
+    "train": {
+        "steps": 6,
+        "batch_size": 16,
+        "eval_every": 3,
+        "checkpoint_every": 3,
+        "eval_examples": 64,
+        "warmup_steps": 1,
+    },
+}
+
+
+def write_config(path: Path, data: dict) -> Path:
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def subprocess_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env.setdefault("OMP_NUM_THREADS", "1")  # same thread count in every process: same floats
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def test_run_directory_layout_and_autoloading(tmp_path):
+    cfg = load_experiment(write_config(tmp_path / "c.yaml", TINY_MLP))
+    result = train(cfg, tmp_path / "run", progress=False)
+    run = tmp_path / "run"
+    assert result.steps == 40
+    assert (run / "config.yaml").exists()
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [20, 40]
+    for key in (
+        "eval_loss",
+        "eval_acc",
+        "probe_acc_z",
+        "probe_acc_recoding",
+        "identification_error",
+        "mcc",
+    ):
+        assert np.isfinite(rows[-1][key]), key
+    # last K=2 checkpoints kept, no temporary directories left behind
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [
+        "step-00000020",
+        "step-00000030",
+    ]
+    final = run / "final"
+    assert (final / "model.safetensors").exists()
+    spec = json.loads((final / "probekit_spec.json").read_text())
+    assert spec["experiment"]["world"]["d"] == 6
+    assert spec["steps"] == 40 and "torch" in spec["versions"]
+
+    from transformers import AutoModel, AutoTokenizer
+
+    import probekit.models  # noqa: F401  (registers the Auto classes)
+
+    model = AutoModel.from_pretrained(final)
+    tokenizer = AutoTokenizer.from_pretrained(final)
+    assert type(model).__name__ == "MLPModel"
+    assert tokenizer.pad_token is not None
+    saved = load_file(str(final / "model.safetensors"))
+    for name, tensor in model.state_dict().items():
+        np.testing.assert_array_equal(tensor.numpy(), saved[name])
+
+
+def test_finished_run_is_not_clobbered(tmp_path):
+    cfg = load_experiment(
+        write_config(tmp_path / "c.yaml", TINY_MLP), ["train.steps=5", "train.recovery_probe=false"]
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    with pytest.raises(RunExistsError, match="already holds a finished run.*--overwrite"):
+        train(cfg, tmp_path / "run", progress=False)
+    again = train(cfg, tmp_path / "run", progress=False, overwrite=True)
+    assert again.steps == 5
+
+
+def test_resuming_with_a_different_config_is_refused(tmp_path):
+    cfg = load_experiment(
+        write_config(tmp_path / "c.yaml", TINY_MLP), ["train.steps=5", "train.recovery_probe=false"]
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(
+        yaml.safe_dump({**cfg.to_dict(), "train": {**cfg.to_dict()["train"], "lr": 0.5}})
+    )
+    with pytest.raises(RunExistsError, match="different config.*train.lr"):
+        train(cfg, run, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.kind=resnet", "Unknown model kind 'resnet'. Available: .*gpt2"),
+        ("model.max_positions=3", "max_positions"),
+        ("train.lrr=1", "Unknown key 'train.lrr'"),
+        ("data.format=qa", "data.format"),
+    ],
+)
+def test_bad_configs_fail_before_training(tmp_path, override, message):
+    path = write_config(tmp_path / "c.yaml", TINY_GPT2)
+    with pytest.raises((ValueError, KeyError), match=message):
+        cfg = load_experiment(path, [override])
+        train(cfg, tmp_path / "run", progress=False)
+    assert not (tmp_path / "run" / "final").exists()
+
+
+def test_dataset_from_another_world_is_rejected(tmp_path):
+    from probekit.cli import main as cli
+
+    data_cfg = write_config(
+        tmp_path / "data.yaml", {k: TINY_MLP[k] for k in ("world", "tasks", "data")}
+    )
+    assert cli(["generate", "--config", str(data_cfg), "--out", str(tmp_path / "ds")]) == 0
+    path = write_config(tmp_path / "c.yaml", TINY_MLP)
+    ok = load_experiment(
+        path, [f"train.data_dir={tmp_path / 'ds'}", "train.steps=3", "train.recovery_probe=false"]
+    )
+    assert train(ok, tmp_path / "run-ok", progress=False).steps == 3
+    other = load_experiment(path, [f"train.data_dir={tmp_path / 'ds'}", "world.seed=7"])
+    with pytest.raises(ValueError, match="different world spec"):
+        train(other, tmp_path / "run-bad", progress=False)
+
+
+def test_gpt2_multitask_trains_and_round_trips(tmp_path):
+    cfg = load_experiment(write_config(tmp_path / "c.yaml", TINY_GPT2))
+    result = train(cfg, tmp_path / "run", progress=False)
+    from transformers import AutoModel
+
+    import probekit.models  # noqa: F401
+
+    model = AutoModel.from_pretrained(result.final_dir)
+    assert model.config.model_type == "probekit-task-heads"
+    assert 0.0 <= result.metrics["eval_acc"] <= 1.0
+
+
+def _launch(args: list[str], run_dir: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "probekit.train", *args, "--run-dir", str(run_dir), "--no-progress"],
+        env=subprocess_env(),
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def test_killed_run_resumes_to_identical_result(tmp_path):
+    config = dict(TINY_MLP)
+    config["train"] = {
+        **TINY_MLP["train"],
+        "steps": 3000,
+        "eval_every": 1000,
+        "checkpoint_every": 50,
+    }
+    path = write_config(tmp_path / "c.yaml", config)
+
+    reference = _launch(["--config", str(path)], tmp_path / "reference")
+    out, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err.decode()[-2000:]
+
+    interrupted = tmp_path / "interrupted"
+    proc = _launch(["--config", str(path)], interrupted)
+    deadline = time.time() + 300
+    while not list((interrupted / "checkpoints").glob("step-*")) and time.time() < deadline:
+        if proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (interrupted / "final").exists(), "the run finished before it could be killed"
+    assert list((interrupted / "checkpoints").glob("step-*"))
+
+    resumed = _launch(["--config", str(path)], interrupted)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err.decode()[-2000:]
+
+    spec_a = json.loads((tmp_path / "reference" / "final" / "probekit_spec.json").read_text())
+    spec_b = json.loads((interrupted / "final" / "probekit_spec.json").read_text())
+    assert spec_b["steps"] == spec_a["steps"] == 3000
+    assert spec_b["final_metrics"] == spec_a["final_metrics"]
+    rows_a = (tmp_path / "reference" / "metrics.jsonl").read_text()
+    rows_b = (interrupted / "metrics.jsonl").read_text()
+    assert rows_a == rows_b
+    a = load_file(str(tmp_path / "reference" / "final" / "model.safetensors"))
+    b = load_file(str(interrupted / "final" / "model.safetensors"))
+    for name in a:
+        np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_accelerate_launch_runs_the_training_module(tmp_path):
+    path = write_config(tmp_path / "c.yaml", TINY_GPT2)
+    cmd = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--config_file",
+        str(REPO / "configs" / "accelerate" / "cpu.yaml"),
+        "-m",
+        "probekit.train",
+        "--config",
+        str(path),
+        "--run-dir",
+        str(tmp_path / "run"),
+        "--no-progress",
+    ]
+    done = subprocess.run(cmd, env=subprocess_env(), cwd=REPO, capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr.decode()[-3000:]
+    summary = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    assert summary["step"] == 6
+    run = tmp_path / "run"
+    assert (run / "final" / "model.safetensors").exists()
+    assert (run / "final" / "tokenizer.json").exists()
+    assert [json.loads(r)["step"] for r in (run / "metrics.jsonl").read_text().splitlines()] == [
+        3,
+        6,
+    ]
