@@ -78,7 +78,19 @@ def _is_int(v: Any) -> bool:
 
 @dataclass(frozen=True)
 class DataSpec:
-    """How to turn a world and its tasks into a token dataset."""
+    """How to turn a world and its tasks into a token dataset.
+
+    format: a name in SEQUENCE_FORMATS (multitask, qa, encoder, array).
+    bits_per_token: observed bits per x token; need not divide m (the last token
+        then carries the remaining m mod b bits).
+    queries_per_sequence: questions per qa sequence (distinct tasks, ≤ n).
+    n_train, n_validation: examples drawn per split (n_validation also sizes ood).
+    n_probe, probe_set: the probe split is the whole cube ("cube", or "auto" when
+        d ≤ 16) or n_probe draws ("sample").
+    holdout_fraction: each z is kept out of train/validation with this probability
+        and goes to the ood split instead.
+    seed: all data randomness (draws, queries, the holdout hash).
+    """
 
     format: str = "multitask"
     bits_per_token: int = 1
