@@ -29,8 +29,8 @@ from huggingface_hub import (
     snapshot_download,
 )
 from huggingface_hub.errors import (
-    HFValidationError,
     HfHubHTTPError,
+    HFValidationError,
     LocalEntryNotFoundError,
     OfflineModeIsEnabled,
     RepositoryNotFoundError,
@@ -41,7 +41,12 @@ from probekit import model_card
 
 # Run-relative sources -> where they land in the model repo. `final/` goes to the root
 # so that `from_pretrained(repo_id)` finds config.json and the weights.
-RUN_LAYOUT = (("final", ""), ("probe", "probe"), ("config.yaml", "config.yaml"), ("metrics.jsonl", "metrics.jsonl"))
+RUN_LAYOUT = (
+    ("final", ""),
+    ("probe", "probe"),
+    ("config.yaml", "config.yaml"),
+    ("metrics.jsonl", "metrics.jsonl"),
+)
 # Remote folders that mirror a local one: files gone locally are deleted remotely.
 MIRRORED = {"model": ("probe/",), "dataset": ("data/",)}
 
@@ -77,7 +82,9 @@ def _is_true(value: str | None) -> bool:
 
 def offline_mode() -> bool:
     """Whether Hub access is disabled (`HF_HUB_OFFLINE=1`), checked now rather than at import."""
-    env = _is_true(os.environ.get("HF_HUB_OFFLINE")) or _is_true(os.environ.get("TRANSFORMERS_OFFLINE"))
+    env = _is_true(os.environ.get("HF_HUB_OFFLINE")) or _is_true(
+        os.environ.get("TRANSFORMERS_OFFLINE")
+    )
     return env or constants.is_offline_mode()
 
 
@@ -101,7 +108,11 @@ def push_command(
     args = ["probekit", "push", str(Path(run_dir).resolve()), "--repo-id", repo_id]
     if private:
         args.append("--private")
-    for flag, value in (("--revision", revision), ("--endpoint", endpoint), ("--dataset-repo-id", dataset_repo_id)):
+    for flag, value in (
+        ("--revision", revision),
+        ("--endpoint", endpoint),
+        ("--dataset-repo-id", dataset_repo_id),
+    ):
         if value:
             args += [flag, value]
     if license != "apache-2.0":
@@ -123,7 +134,9 @@ def collect_run_files(run_dir: str | Path) -> dict[str, Path]:
     """Map path-in-repo -> local file for everything of `run_dir` that gets pushed."""
     run = Path(run_dir)
     if not run.is_dir():
-        raise FileNotFoundError(f"Run directory {run} does not exist; pass the directory given to `probekit train`.")
+        raise FileNotFoundError(
+            f"Run directory {run} does not exist; pass the directory given to `probekit train`."
+        )
     if not (run / "final" / "config.json").is_file():
         raise FileNotFoundError(
             f"{run / 'final'} holds no saved model (no config.json): the run has not finished "
@@ -146,7 +159,9 @@ def dataset_files(run_dir: str | Path, workdir: Path) -> dict[str, Path]:
     """Map path-in-repo -> local file for the run's generated dataset (as parquet when saved by `datasets`)."""
     run = Path(run_dir)
     exp = model_card.experiment_of(model_card.read_json(run / "final" / "probekit_spec.json"))
-    candidates = [Path(p) for p in [(exp.get("train") or {}).get("data_dir")] if p] + [run / "dataset"]
+    candidates = [Path(p) for p in [(exp.get("train") or {}).get("data_dir")] if p] + [
+        run / "dataset"
+    ]
     source = next((p for p in candidates if p.is_dir()), None)
     if source is None:
         where = " or ".join(str(p) for p in candidates)
@@ -179,7 +194,9 @@ def _hub_errors(action: str, endpoint: str, keep_note: str) -> Iterator[None]:
     try:
         yield
     except OfflineModeIsEnabled as err:
-        raise HubUnavailableError(f"Cannot {action}: offline mode is enabled (HF_HUB_OFFLINE=1). {keep_note}") from err
+        raise HubUnavailableError(
+            f"Cannot {action}: offline mode is enabled (HF_HUB_OFFLINE=1). {keep_note}"
+        ) from err
     except (httpx2.TransportError, ConnectionError, TimeoutError) as err:
         raise HubUnavailableError(
             f"Cannot {action}: the Hub at {endpoint} cannot be reached ({type(err).__name__}: {err}). "
@@ -196,8 +213,12 @@ def _hub_errors(action: str, endpoint: str, keep_note: str) -> Iterator[None]:
                 f"`hf auth login` with a write token. {keep_note}"
             ) from err
         if status is not None and status >= 500:
-            raise HubUnavailableError(f"Cannot {action}: the Hub had a server error ({detail}). {keep_note}") from err
-        raise HubRejectedError(f"Cannot {action}: the Hub refused the request ({detail}). {keep_note}") from err
+            raise HubUnavailableError(
+                f"Cannot {action}: the Hub had a server error ({detail}). {keep_note}"
+            ) from err
+        raise HubRejectedError(
+            f"Cannot {action}: the Hub refused the request ({detail}). {keep_note}"
+        ) from err
     except HFValidationError as err:
         raise HubError(f"Cannot {action}: {err} {keep_note}") from err
     except ValueError as err:
@@ -210,12 +231,16 @@ def _hub_errors(action: str, endpoint: str, keep_note: str) -> Iterator[None]:
         ) from err
 
 
-def _remote_oids(api: HfApi, repo_id: str, repo_type: str, revision: str) -> dict[str, tuple[str, str | None]] | None:
+def _remote_oids(
+    api: HfApi, repo_id: str, repo_type: str, revision: str
+) -> dict[str, tuple[str, str | None]] | None:
     """path -> (git blob id, LFS sha256) at `revision`; None when the branch does not exist."""
     try:
         return {
             f.path: (f.blob_id, f.lfs.sha256 if f.lfs else None)
-            for f in api.list_repo_tree(repo_id, recursive=True, revision=revision, repo_type=repo_type)
+            for f in api.list_repo_tree(
+                repo_id, recursive=True, revision=revision, repo_type=repo_type
+            )
             if hasattr(f, "blob_id")
         }
     except RevisionNotFoundError:
@@ -244,18 +269,29 @@ def _sync(
         if blob != _git_blob_sha1(data) and lfs_sha256 != hashlib.sha256(data).hexdigest():
             changed.append(path)
     deleted = sorted(
-        p for p in remote if p not in files and any(p.startswith(prefix) for prefix in MIRRORED[repo_type])
+        p
+        for p in remote
+        if p not in files and any(p.startswith(prefix) for prefix in MIRRORED[repo_type])
     )
     url_prefix = "" if repo_type == "model" else f"{repo_type}s/"
     url = f"{api.endpoint}/{url_prefix}{repo_id}"
     if not changed and not deleted:
         return PushResult(repo_id, repo_type, url, None, (), (), up_to_date=True)
     operations = [
-        CommitOperationAdd(path_in_repo=p, path_or_fileobj=files[p] if isinstance(files[p], bytes) else str(files[p]))
-        for p in sorted(changed, key=lambda p: p != "README.md")  # README first: the Hub validates it early
+        CommitOperationAdd(
+            path_in_repo=p,
+            path_or_fileobj=files[p] if isinstance(files[p], bytes) else str(files[p]),
+        )
+        for p in sorted(
+            changed, key=lambda p: p != "README.md"
+        )  # README first: the Hub validates it early
     ] + [CommitOperationDelete(path_in_repo=p) for p in deleted]
-    info = api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision)
-    return PushResult(repo_id, repo_type, url, info.oid, tuple(sorted(changed)), tuple(deleted), up_to_date=False)
+    info = api.create_commit(
+        repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision
+    )
+    return PushResult(
+        repo_id, repo_type, url, info.oid, tuple(sorted(changed)), tuple(deleted), up_to_date=False
+    )
 
 
 def push_run(
@@ -283,25 +319,50 @@ def push_run(
     )  # fmt: skip
     keep_note = f"Nothing was lost: the run is saved locally at {run.resolve()}. To push it later, run:\n  {again}"
     if offline_mode():
-        raise HubUnavailableError(f"Cannot push: offline mode is enabled (HF_HUB_OFFLINE=1). {keep_note}")
+        raise HubUnavailableError(
+            f"Cannot push: offline mode is enabled (HF_HUB_OFFLINE=1). {keep_note}"
+        )
     api = HfApi(endpoint=endpoint, token=token, library_name="probekit")
     results = []
     with _hub_errors("push", endpoint, keep_note), tempfile.TemporaryDirectory() as tmp:
-        repo_id = api.create_repo(repo_id, private=private, exist_ok=True).repo_id  # adds the namespace
+        repo_id = api.create_repo(
+            repo_id, private=private, exist_ok=True
+        ).repo_id  # adds the namespace
         if with_dataset:
             data_id = dataset_repo_id or f"{repo_id}-data"
             data_files: dict[str, Path | bytes] = dict(dataset_files(run, Path(tmp)))
-            card = model_card.build_dataset_card(run, data_id, model_repo_id=repo_id, license=license)
+            card = model_card.build_dataset_card(
+                run, data_id, model_repo_id=repo_id, license=license
+            )
             data_files["README.md"] = str(card).encode()
-            data_id = api.create_repo(data_id, repo_type="dataset", private=private, exist_ok=True).repo_id
+            data_id = api.create_repo(
+                data_id, repo_type="dataset", private=private, exist_ok=True
+            ).repo_id
             results.append(
-                _sync(api, data_id, "dataset", data_files, revision=revision, message=message or "Push probekit dataset")
+                _sync(
+                    api,
+                    data_id,
+                    "dataset",
+                    data_files,
+                    revision=revision,
+                    message=message or "Push probekit dataset",
+                )
             )
         else:
             data_id = None
         card = model_card.build_model_card(run, repo_id, license=license, dataset_repo_id=data_id)
         files["README.md"] = str(card).encode()
-        results.insert(0, _sync(api, repo_id, "model", files, revision=revision, message=message or "Push probekit run"))
+        results.insert(
+            0,
+            _sync(
+                api,
+                repo_id,
+                "model",
+                files,
+                revision=revision,
+                message=message or "Push probekit run",
+            ),
+        )
     return results
 
 
@@ -346,7 +407,11 @@ def resolve_checkpoint(
                 "(or it is private: set HF_TOKEN or pass --token)."
             ) from err
         except LocalEntryNotFoundError as err:
-            why = "offline mode is enabled (HF_HUB_OFFLINE=1)" if local_only else f"the Hub at {endpoint} cannot be reached"
+            why = (
+                "offline mode is enabled (HF_HUB_OFFLINE=1)"
+                if local_only
+                else f"the Hub at {endpoint} cannot be reached"
+            )
             raise HubUnavailableError(
                 f"Cannot download {name!r}: {why} and it is not in the local cache. {note}"
             ) from err

@@ -27,7 +27,9 @@ def read_json(path: Path) -> Any | None:
     try:
         return json.loads(path.read_text())
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path} is not valid JSON ({err}); fix or delete it before pushing") from err
+        raise ValueError(
+            f"{path} is not valid JSON ({err}); fix or delete it before pushing"
+        ) from err
 
 
 def experiment_of(spec: dict | None) -> dict:
@@ -47,10 +49,12 @@ def describe_world(world: dict | None) -> str:
     params = world.get("observation_params") or {}
     params_txt = f" with parameters {json.dumps(params, sort_keys=True)}" if params else ""
     bias = world.get("latent_bias")
-    bias_txt = (
-        "uniformly at random" if not bias else f"independently with biases {list(bias)}"
+    bias_txt = "uniformly at random" if not bias else f"independently with biases {list(bias)}"
+    redundancy = (
+        f" Extra observed bits (m > d) are filled by `{world['redundancy']}`."
+        if m != d and world.get("redundancy")
+        else ""
     )
-    redundancy = f" Extra observed bits (m > d) are filled by `{world['redundancy']}`." if m != d and world.get("redundancy") else ""
     return (
         f"A hidden state of d = {d} binary latents z ∈ {{-1, +1}}^{d}, drawn {bias_txt}, is seen "
         f"only through an invertible observation map `{obs}`{params_txt}: the model reads "
@@ -74,8 +78,24 @@ def describe_tasks(tasks: dict | None) -> str:
     )
 
 
+# Bookkeeping numbers in a probe summary that are not results.
+NOT_METRICS = {"seed", "n_examples", "n_train", "n_test", "layer", "steps"}
+
+
 def summary_metrics(summary: Any) -> list[tuple[str, float]]:
-    """Finite numeric leaves of a probe summary as (dotted name, value), in file order."""
+    """The headline numbers of a probe summary as (dotted name, value), in file order.
+
+    A `probekit.probing` summary contributes its `best_layer` entries (per probe: accuracy
+    on each target family, selectivity, identification error, MCC); any other JSON
+    contributes its finite numeric leaves (under `metrics` when there is such a key).
+    """
+    if isinstance(summary, dict) and isinstance(summary.get("best_layer"), dict):
+        return [
+            (f"{probe}.{entry.get('site', 'best')}.{key}", float(value))
+            for probe, entry in summary["best_layer"].items()
+            for key, value in entry.items()
+            if key not in NOT_METRICS and _is_number(value)
+        ]
     if isinstance(summary, dict) and isinstance(summary.get("metrics"), dict):
         summary = summary["metrics"]
     out: list[tuple[str, float]] = []
@@ -83,19 +103,46 @@ def summary_metrics(summary: Any) -> list[tuple[str, float]]:
     def walk(node: Any, prefix: str) -> None:
         if isinstance(node, dict):
             for key, value in node.items():
-                walk(value, f"{prefix}{key}.")
+                if key not in NOT_METRICS:
+                    walk(value, f"{prefix}{key}.")
         elif isinstance(node, list):
             for i, value in enumerate(node):
                 walk(value, f"{prefix}{i}.")
-        elif isinstance(node, (int, float)) and not isinstance(node, bool):
-            if math.isfinite(node):
-                out.append((prefix.rstrip("."), float(node)))
+        elif _is_number(node):
+            out.append((prefix.rstrip("."), float(node)))
 
     walk(summary, "")
     return out
 
 
-def eval_results(metrics: list[tuple[str, float]], dataset_type: str, dataset_name: str) -> list[EvalResult]:
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def layer_table(summary: Any) -> str | None:
+    """A Markdown table of the trained model's probe results per site, when the summary has them."""
+    trained = (
+        (summary or {}).get("models", {}).get("trained") if isinstance(summary, dict) else None
+    )
+    if not isinstance(trained, dict):
+        return None
+    lines = []
+    for probe, per_site in trained.items():
+        columns = [
+            k for k in dict.fromkeys(k for e in per_site.values() for k in e) if k != "layer"
+        ]
+        lines += [f"**{probe} probe**", "", "| site | " + " | ".join(columns) + " |",
+                  "|---" * (len(columns) + 1) + "|"]  # fmt: skip
+        for site, entry in per_site.items():
+            cells = [f"{entry[c]:.4g}" if _is_number(entry.get(c)) else "–" for c in columns]
+            lines.append(f"| `{site}` | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).strip()
+
+
+def eval_results(
+    metrics: list[tuple[str, float]], dataset_type: str, dataset_name: str
+) -> list[EvalResult]:
     """Probe metrics as `EvalResult`s (one per metric) for the card's model-index."""
     return [
         EvalResult(
@@ -120,13 +167,27 @@ def _library_name(final: Path) -> str:
     return "transformers" if config.get("model_type") in CONFIG_MAPPING_NAMES else "probekit"
 
 
+def _results_text(summary: Any, metrics: list[tuple[str, float]]) -> str:
+    if summary is None:
+        return "Not probed yet: this run has no `probe/summary.json`."
+    text = "Probes of the latents z, layer by layer (every row in `probe/results.jsonl`).\n\n"
+    if metrics:
+        text += "Headline numbers:\n\n" + _metrics_table(metrics)
+    table = layer_table(summary)
+    return text + ("\n\nPer site:\n\n" + table if table else "")
+
+
 def _metrics_table(metrics: list[tuple[str, float]]) -> str:
     rows = "\n".join(f"| `{name}` | {value:.4g} |" for name, value in metrics)
     return f"| metric | value |\n|---|---|\n{rows}"
 
 
 def build_model_card(
-    run_dir: str | Path, repo_id: str, *, license: str = "apache-2.0", dataset_repo_id: str | None = None
+    run_dir: str | Path,
+    repo_id: str,
+    *,
+    license: str = "apache-2.0",
+    dataset_repo_id: str | None = None,
 ) -> ModelCard:
     """The model card (README.md) for pushing `run_dir` to `repo_id`."""
     run = Path(run_dir)
@@ -142,10 +203,12 @@ def build_model_card(
     data = ModelCardData(
         library_name=_library_name(final),
         license=license,
-        tags=TAGS + ([f"observation-{world['observation']}"] if world and world.get("observation") else []),
+        tags=TAGS
+        + ([f"observation-{world['observation']}"] if world and world.get("observation") else []),
         datasets=[dataset_repo_id] if dataset_repo_id else None,
         model_name=model_name,
-        eval_results=eval_results(metrics, dataset_repo_id or "probekit/synthetic", dataset_name) or None,
+        eval_results=eval_results(metrics, dataset_repo_id or "probekit/synthetic", dataset_name)
+        or None,
     )
     plots = sorted(p.name for p in probe.glob("*.png")) if probe.is_dir() else []
     sections = [
@@ -156,13 +219,7 @@ def build_model_card(
         "data is in `probekit_spec.json`.",
         "## World\n\n" + describe_world(world),
         "## Tasks\n\n" + describe_tasks(tasks),
-        "## Probe results\n\n"
-        + (
-            "Linear probes of the latents z, layer by layer (full rows in `probe/results.jsonl`):\n\n"
-            + _metrics_table(metrics)
-            if metrics
-            else "Not probed yet: this run has no `probe/summary.json`."
-        ),
+        "## Probe results\n\n" + _results_text(summary, metrics),
     ]
     if plots:
         sections.append("## Plots\n\n" + "\n\n".join(f"![{name}](probe/{name})" for name in plots))
@@ -171,8 +228,14 @@ def build_model_card(
         f"probekit probe {repo_id}   # regenerates world and tasks from probekit_spec.json\n"
         f"hf download {repo_id} probe/summary.json   # the numbers above, to compare\n```"
     )
+    library = data.library_name
+    register = (
+        "import probekit.models  # registers the probekit model classes\n"
+        if library == "probekit"
+        else ""
+    )
     sections.append(
-        "## Load it\n\n```python\nfrom transformers import AutoModel, AutoTokenizer\n"
+        f"## Load it\n\n```python\n{register}from transformers import AutoModel, AutoTokenizer\n"
         f'model = AutoModel.from_pretrained("{repo_id}")\n'
         f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")\n```'
     )
@@ -180,7 +243,9 @@ def build_model_card(
         versions = ", ".join(f"{k} {v}" for k, v in sorted(spec["versions"].items()))
         sections.append(f"## Versions\n\nTrained with {versions}.")
     if dataset_repo_id:
-        sections.append(f"## Data\n\nThe generated dataset is at [`{dataset_repo_id}`](../datasets/{dataset_repo_id}).")
+        sections.append(
+            f"## Data\n\nThe generated dataset is at [`{dataset_repo_id}`](../datasets/{dataset_repo_id})."
+        )
     content = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
     return ModelCard(content)
 
@@ -197,7 +262,9 @@ def build_dataset_card(
             f"Token sequences generated by probekit to pretrain [`{model_repo_id}`](../../{model_repo_id}).",
             "## World\n\n" + describe_world(exp.get("world")),
             "## Tasks\n\n" + describe_tasks(exp.get("tasks")),
-            "## Data spec\n\n```json\n" + json.dumps(exp.get("data") or {}, indent=2, sort_keys=True) + "\n```",
+            "## Data spec\n\n```json\n"
+            + json.dumps(exp.get("data") or {}, indent=2, sort_keys=True)
+            + "\n```",
         ]
     )
     return DatasetCard(f"---\n{data.to_yaml()}\n---\n\n{body}\n")

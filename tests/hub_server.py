@@ -20,6 +20,8 @@ import yaml
 
 # A subset of the licence ids the Hub accepts; enough to tell valid from invalid.
 KNOWN_LICENSES = {"apache-2.0", "mit", "bsd-3-clause", "cc-by-4.0", "cc0-1.0", "gpl-3.0", "other"}
+BAD_TOKEN = "Invalid credentials in Authorization header"
+GITATTRIBUTES = b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"
 PREFIX = {"model": "", "dataset": "datasets/", "space": "spaces/"}
 
 
@@ -117,9 +119,6 @@ class Handler(BaseHTTPRequestHandler):
         headers = {"X-Error-Code": code, "X-Error-Message": message, **(extra or {})}
         self._reply(status, {"error": message}, headers, head)
 
-    def _body(self) -> bytes:
-        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
     def _authorized(self) -> bool:
         token = self.state.token
         return token is None or self.headers.get("Authorization") == f"Bearer {token}"
@@ -128,11 +127,19 @@ class Handler(BaseHTTPRequestHandler):
         repo = self.state.repos.get((repo_type, repo_id))
         if repo is None or ((repo.private or write) and not self._authorized()):
             if write and repo is not None:
-                self._error(401, "Unauthorized", "Invalid credentials in Authorization header", head)
+                self._error(401, "Unauthorized", BAD_TOKEN, head)
             else:
-                self._error(404 if repo is None else 401, "RepoNotFound", "Repository not found", head)
+                self._error(
+                    404 if repo is None else 401, "RepoNotFound", "Repository not found", head
+                )
             return None
         return repo
+
+    def _sha(self, repo, rev, head=False):
+        sha = repo.resolve(rev)
+        if sha is None:
+            self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}", head)
+        return sha
 
     # -- dispatch ---------------------------------------------------------------------
     def do_HEAD(self):
@@ -148,6 +155,8 @@ class Handler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         parts = [unquote(p) for p in url.path.strip("/").split("/")]
         query = parse_qs(url.query)
+        # Read the body first, so an early error reply leaves the keep-alive stream in sync.
+        self.body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.state.lock:  # one request at a time: the state is small and tests are tiny
             self.state.requests.append((method, url.path))
             if parts[:1] == ["api"]:
@@ -157,20 +166,17 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 repo_type = "model"
             if len(parts) >= 5 and parts[2] == "resolve" and method in ("GET", "HEAD"):
-                return self._resolve(repo_type, "/".join(parts[:2]), parts[3], "/".join(parts[4:]), method)
+                repo_id, rev, path = "/".join(parts[:2]), parts[3], "/".join(parts[4:])
+                return self._resolve(repo_type, repo_id, rev, path, method)
             self._error(404, "NotFound", f"No route for {method} {url.path}")
 
     def _api(self, method, parts, query):
         if method == "POST" and parts == ["repos", "create"]:
-            return self._create_repo(json.loads(self._body()))
+            return self._create_repo(json.loads(self.body))
         if method == "POST" and parts == ["validate-yaml"]:
-            errors = validate_card_yaml(json.loads(self._body()).get("content", ""))
+            errors = validate_card_yaml(json.loads(self.body).get("content", ""))
             body = {"errors": [{"message": m} for m in errors], "warnings": []}
             return self._reply(400 if errors else 200, body)
-        if method == "GET" and parts == ["whoami-v2"]:
-            if not self._authorized():
-                return self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
-            return self._reply(200, {"type": "user", "name": self.state.user, "orgs": []})
         if len(parts) < 4 or parts[0] not in ("models", "datasets", "spaces"):
             return self._error(404, "NotFound", "No such API route")
         repo_type, repo_id, rest = parts[0][:-1], "/".join(parts[1:3]), parts[3:]
@@ -182,13 +188,13 @@ class Handler(BaseHTTPRequestHandler):
         if method == "GET" and rest[:1] == ["tree"] and len(rest) >= 2:
             return self._tree(repo, rest[1], "/".join(rest[2:]), query)
         if method == "POST" and rest[:1] == ["preupload"] and len(rest) == 2:
-            return self._preupload(repo, rest[1], json.loads(self._body()))
+            return self._preupload(repo, rest[1], json.loads(self.body))
         if method == "POST" and rest[:1] == ["commit"] and len(rest) == 2:
-            return self._commit(repo, rest[1], self._body())
+            return self._commit(repo, rest[1], self.body)
         if method == "POST" and rest[:1] == ["branch"] and len(rest) == 2:
             if rest[1] in repo.branches:
                 return self._error(409, "Conflict", "Branch already exists")
-            start = repo.resolve(json.loads(self._body() or b"{}").get("startingPoint", "main"))
+            start = repo.resolve(json.loads(self.body or b"{}").get("startingPoint", "main"))
             repo.branches[rest[1]] = start
             return self._reply(200, {})
         self._error(404, "NotFound", "No such API route")
@@ -196,7 +202,7 @@ class Handler(BaseHTTPRequestHandler):
     # -- routes -----------------------------------------------------------------------
     def _create_repo(self, payload):
         if not self._authorized():
-            return self._error(401, "Unauthorized", "Invalid credentials in Authorization header")
+            return self._error(401, "Unauthorized", BAD_TOKEN)
         repo_type = payload.get("type") or "model"
         repo_id = f"{payload.get('organization') or self.state.user}/{payload['name']}"
         url = f"http://{self.headers['Host']}/{PREFIX[repo_type]}{repo_id}"
@@ -205,22 +211,22 @@ class Handler(BaseHTTPRequestHandler):
             body = {"error": "You already created this repo", "url": url}
             return self._reply(409, body, {"X-Error-Message": body["error"]})
         repo = Repo(repo_type, repo_id, private=payload.get("visibility") == "private")
-        repo.commit({".gitattributes": b"*.safetensors filter=lfs diff=lfs merge=lfs -text\n"}, "initial commit")
+        repo.commit({".gitattributes": GITATTRIBUTES}, "initial commit")
         self.state.repos[(repo_type, repo_id)] = repo
         self._reply(200, {"url": url, "name": repo_id, "id": repo_id})
 
     def _info(self, repo, rev):
-        sha = repo.resolve(rev)
+        sha = self._sha(repo, rev)
         if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
-        files = repo.commits[sha]
-        siblings = [{"rfilename": p} for p in sorted(files)]
-        self._reply(200, {"id": repo.repo_id, "sha": sha, "private": repo.private, "siblings": siblings})
+            return None
+        siblings = [{"rfilename": p} for p in sorted(repo.commits[sha])]
+        info = {"id": repo.repo_id, "sha": sha, "private": repo.private}
+        self._reply(200, {**info, "siblings": siblings})
 
     def _tree(self, repo, rev, folder, query):
-        sha = repo.resolve(rev)
+        sha = self._sha(repo, rev)
         if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+            return None
         recursive = query.get("recursive", ["false"])[0].lower() in ("true", "1")
         prefix = folder.rstrip("/") + "/" if folder else ""
         entries: dict[str, dict] = {}
@@ -231,17 +237,20 @@ class Handler(BaseHTTPRequestHandler):
             depth = len(rel) if recursive else 1
             for i in range(1, min(depth, len(rel) - 1) + 1):  # folders on the way
                 sub = prefix + "/".join(rel[:i])
-                entries.setdefault(sub, {"type": "directory", "path": sub, "oid": "0" * 40, "size": 0})
+                entries.setdefault(
+                    sub, {"type": "directory", "path": sub, "oid": "0" * 40, "size": 0}
+                )
             if recursive or len(rel) == 1:
-                entries[path] = {"type": "file", "path": path, "size": len(data), "oid": git_blob_sha1(data)}
+                entry = {"type": "file", "path": path, "size": len(data)}
+                entries[path] = {**entry, "oid": git_blob_sha1(data)}
         if folder and not entries:
             return self._error(404, "EntryNotFound", f"{folder} does not exist")
         self._reply(200, list(entries.values()))
 
     def _preupload(self, repo, rev, payload):
-        sha = repo.resolve(rev)
+        sha = self._sha(repo, rev)
         if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+            return None
         current = repo.commits[sha]
         files = [
             {
@@ -255,9 +264,9 @@ class Handler(BaseHTTPRequestHandler):
         self._reply(200, {"files": files, "commitOid": sha})
 
     def _commit(self, repo, rev, body):
-        sha = repo.resolve(rev)
+        sha = self._sha(repo, rev)
         if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+            return None
         files, summary = dict(repo.commits[sha]), ""
         for line in body.splitlines():
             item = json.loads(line)
@@ -269,7 +278,11 @@ class Handler(BaseHTTPRequestHandler):
             elif key == "deletedFile":
                 files.pop(value["path"], None)
             elif key == "deletedFolder":
-                files = {p: d for p, d in files.items() if not p.startswith(value["path"].rstrip("/") + "/")}
+                files = {
+                    p: d
+                    for p, d in files.items()
+                    if not p.startswith(value["path"].rstrip("/") + "/")
+                }
             else:  # lfsFile: never requested, since preupload answers "regular"
                 return self._error(400, "BadRequest", f"Unsupported commit operation {key!r}")
         new = repo.commit(files, summary, branch=rev)
@@ -281,9 +294,9 @@ class Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_type, repo_id, head=head)
         if repo is None:
             return None
-        sha = repo.resolve(rev)
+        sha = self._sha(repo, rev, head)
         if sha is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}", head)
+            return None
         data = repo.commits[sha].get(path)
         if data is None:
             extra = {"X-Repo-Commit": sha}  # lets the client cache the file's absence
@@ -302,7 +315,7 @@ class HubServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     def __enter__(self) -> HubServer:
         self._thread.start()

@@ -33,7 +33,9 @@ SPEC = {
     "seed": 0,
     "versions": {"probekit": "0.1.0"},
 }  # fmt: skip
-SUMMARY = {"metrics": {"embed.z_accuracy": 0.625, "layer.0.z_accuracy": 0.9375, "layer.0.mcc": 0.8125}}
+SUMMARY = {
+    "metrics": {"embed.z_accuracy": 0.625, "layer.0.z_accuracy": 0.9375, "layer.0.mcc": 0.8125}
+}
 VOCAB = ["[PAD]", "[UNK]", "0", "1", "x", "z", "?"]
 
 
@@ -50,12 +52,21 @@ def make_run(root: Path, *, probed: bool = True) -> Path:
     run, final = root / "run", root / "run" / "final"
     final.mkdir(parents=True)
     torch.manual_seed(0)
-    config = GPT2Config(vocab_size=len(VOCAB), n_positions=16, n_embd=16, n_layer=1, n_head=2,
-                        bos_token_id=0, eos_token_id=0)
+    config = GPT2Config(
+        vocab_size=len(VOCAB),
+        n_positions=16,
+        n_embd=16,
+        n_layer=1,
+        n_head=2,
+        bos_token_id=0,
+        eos_token_id=0,
+    )
     GPT2Model(config).save_pretrained(final)
     tok = Tokenizer(models.WordLevel({t: i for i, t in enumerate(VOCAB)}, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.WhitespaceSplit()
-    PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]").save_pretrained(final)
+    PreTrainedTokenizerFast(
+        tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]"
+    ).save_pretrained(final)
     (final / "probekit_spec.json").write_text(json.dumps(SPEC, indent=2))
     (run / "config.yaml").write_text("world:\n  d: 6\n")
     if probed:
@@ -97,7 +108,10 @@ def test_push_uploads_run_and_card(hub_env, run_dir, capsys):
     assert got == SUMMARY["metrics"]
     assert "d = 6 binary latents" in card.text and "`random_bijection`" in card.text
     assert "n = 8 proxy tasks of family `walsh`" in card.text
-    assert f"probekit probe {repo_id}" in card.text and "![accuracy.png](probe/accuracy.png)" in card.text
+    assert (
+        f"probekit probe {repo_id}" in card.text
+        and "![accuracy.png](probe/accuracy.png)" in card.text
+    )
 
 
 def test_from_pretrained_loads_pushed_model_and_tokenizer(hub_env, run_dir, tmp_path):
@@ -123,6 +137,7 @@ def test_from_pretrained_loads_pushed_model_and_tokenizer(hub_env, run_dir, tmp_
     downloaded = {p for m, p in hub_env.state.requests if m == "GET" and "/resolve/" in p}
     assert any(p.endswith("/model.safetensors") for p in downloaded)
     assert any(p.endswith("/tokenizer.json") for p in downloaded)
+    assert not [p for _, p in hub_env.state.requests if "xet" in p or "/info/lfs" in p]
 
 
 def test_resolve_checkpoint_local_and_hub(hub_env, run_dir, tmp_path):
@@ -135,7 +150,9 @@ def test_resolve_checkpoint_local_and_hub(hub_env, run_dir, tmp_path):
     folder = hub.resolve_checkpoint("me/tiny", cache_dir=tmp_path / "cache")
     for name in ["model.safetensors", "config.json", "tokenizer.json", "probekit_spec.json"]:
         assert (folder / name).read_bytes() == (final / name).read_bytes()
-    with pytest.raises(hub.HubRejectedError, match="neither an existing local directory nor a repository"):
+    with pytest.raises(
+        hub.HubRejectedError, match="neither an existing local directory nor a repository"
+    ):
         hub.resolve_checkpoint("me/absent", cache_dir=tmp_path / "cache")
 
 
@@ -148,7 +165,9 @@ def test_repush_is_a_noop_and_changes_push_only_the_diff(hub_env, run_dir, capsy
     assert push(run_dir, "--repo-id", "me/tiny") == 0
     assert "already up to date" in capsys.readouterr().out
     assert len(repo.history) == commits
-    assert not [p for _, p in hub_env.state.requests[seen:] if "/commit/" in p or "/preupload/" in p]
+    assert not [
+        p for _, p in hub_env.state.requests[seen:] if "/commit/" in p or "/preupload/" in p
+    ]
 
     new = {"metrics": {**SUMMARY["metrics"], "layer.0.mcc": 0.875}}
     (run_dir / "probe" / "summary.json").write_text(json.dumps(new))
@@ -177,7 +196,9 @@ def test_rejected_metadata_is_reported_with_the_reason(hub_env, run_dir, capsys)
     assert len(hub_env.repo("me/tiny").history) == 1  # only the repo's initial commit
 
 
-def test_offline_mode_keeps_the_run_and_says_how_to_push_later(hub_env, run_dir, capsys, monkeypatch):
+def test_offline_mode_keeps_the_run_and_says_how_to_push_later(
+    hub_env, run_dir, capsys, monkeypatch
+):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     before = list(run_dir.rglob("*"))
     assert push(run_dir, "--repo-id", "me/tiny", "--private") == 3
@@ -188,7 +209,9 @@ def test_offline_mode_keeps_the_run_and_says_how_to_push_later(hub_env, run_dir,
     assert hub_env.state.requests == [] and list(run_dir.rglob("*")) == before
 
 
-def test_unreachable_endpoint_keeps_the_run_and_says_how_to_push_later(run_dir, capsys, monkeypatch):
+def test_unreachable_endpoint_keeps_the_run_and_says_how_to_push_later(
+    run_dir, capsys, monkeypatch
+):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     with socket.socket() as s:  # a port nobody listens on once closed
         s.bind(("127.0.0.1", 0))
@@ -226,7 +249,11 @@ def test_push_with_dataset(hub_env, run_dir, tmp_path):
     path = hf_hub_download("me/tiny-data", "data/train-00000-of-00001.parquet", repo_type="dataset",
                            endpoint=hub_env.url, cache_dir=tmp_path / "c")  # fmt: skip
     assert pq.read_table(path).to_pydict() == {"text": ["z 1 0", "z 0 0"], "y": [1, -1]}
-    card = ModelCard(hub_env.repo("me/tiny").commits[hub_env.repo("me/tiny").branches["main"]]["README.md"].decode())
+    card = ModelCard(
+        hub_env.repo("me/tiny")
+        .commits[hub_env.repo("me/tiny").branches["main"]]["README.md"]
+        .decode()
+    )
     assert card.data.datasets == ["me/tiny-data"]
     assert all(r.up_to_date for r in hub.push_run(run_dir, "me/tiny", with_dataset=True))
 
@@ -244,10 +271,43 @@ def test_card_without_probe_results_says_not_probed_yet(tmp_path):
     card.validate  # noqa: B018 - the object is a real ModelCard
 
 
+def test_card_reads_a_probing_summary(tmp_path):
+    run = make_run(tmp_path)
+    summary = {
+        "primary_family": "z",
+        "models": {"trained": {"linear": {
+            "embed": {"layer": 0, "acc_z": 0.5, "selectivity": None, "mcc": 0.25},
+            "layer.1": {"layer": 1, "acc_z": 0.875, "selectivity": 0.375, "mcc": 0.75},
+        }}},
+        "best_layer": {"linear": {"site": "layer.1", "layer": 1, "acc_z": 0.875, "mcc": 0.75,
+                                  "random_init_acc_z": 0.5}},
+        "seed": 0, "n_examples": 16,
+    }  # fmt: skip
+    (run / "probe" / "summary.json").write_text(json.dumps(summary))
+    card = build_model_card(run, "me/tiny")
+    got = {r.metric_name: r.metric_value for r in card.data.eval_results}
+    assert got == {"linear.layer.1.acc_z": 0.875, "linear.layer.1.mcc": 0.75,
+                   "linear.layer.1.random_init_acc_z": 0.5}  # fmt: skip
+    assert "| `layer.1` | 0.875 | 0.375 | 0.75 |" in card.text
+    assert "| `embed` | 0.5 | – | 0.25 |" in card.text
+
+
 def test_reprobe_after_pull_matches_local(hub_env, tmp_path):
     """Probing the pulled checkpoint gives the same summary as probing the local one."""
-    pytest.importorskip("probekit.probing", reason="needs probekit.probing")
-    pytest.skip("needs probekit.probing's public entry point to be wired in here")
+    probing = pytest.importorskip("probekit.probing", reason="needs probekit.probing")
+    train = pytest.importorskip("probekit.train", reason="needs probekit.train").train
+    from probekit.config import load_experiment
+
+    overrides = ["world.d=4", "tasks.n=4", "model.kind=mlp", "model.hidden=16", "model.n_layers=1",
+                 "train.steps=2", "train.eval_every=2", "train.checkpoint_every=2",
+                 "train.batch_size=32", "train.eval_examples=64", "train.warmup_steps=0"]  # fmt: skip
+    run = tmp_path / "run"
+    train(load_experiment(None, overrides), run, progress=False)
+    assert hub.push_run(run, "me/reprobe")[0].commit
+    local = probing.probe_checkpoint(run, progress=False).summary
+    pulled = probing.probe_checkpoint("me/reprobe", progress=False).summary
+    local.pop("checkpoint"), pulled.pop("checkpoint")  # the paths differ, nothing else may
+    assert pulled == local
 
 
 @pytest.mark.network
@@ -270,6 +330,8 @@ def test_push_to_the_real_hub(tmp_path):
         assert not result.up_to_date
         assert hub.push_run(run, repo_id, private=True, token=token)[0].up_to_date
         folder = hub.resolve_checkpoint(repo_id, token=token, cache_dir=tmp_path / "cache")
-        assert (folder / "model.safetensors").read_bytes() == (run / "final" / "model.safetensors").read_bytes()
+        assert (folder / "model.safetensors").read_bytes() == (
+            run / "final" / "model.safetensors"
+        ).read_bytes()
     finally:
         api.delete_repo(repo_id, missing_ok=True)
