@@ -15,11 +15,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repo-id", required=True, help="target model repo, `user/name` or `name`")
     parser.add_argument("--private", action="store_true", help="create the repo(s) as private")
     parser.add_argument("--revision", default=None, help="branch to push to (default: main)")
-    parser.add_argument("--endpoint", default=None, help="Hub URL (default: $HF_ENDPOINT or the public Hub)")
-    parser.add_argument("--token", default=None, help="write token (default: $HF_TOKEN or `hf auth login`)")
-    parser.add_argument("--with-dataset", action="store_true", help="also push the generated dataset")
-    parser.add_argument("--dataset-repo-id", default=None, help="dataset repo (default: <repo-id>-data)")
-    parser.add_argument("--license", default="apache-2.0", help="licence id for the cards (default: apache-2.0)")
+    parser.add_argument(
+        "--endpoint", default=None, help="Hub URL (default: $HF_ENDPOINT or the public Hub)"
+    )
+    parser.add_argument(
+        "--token", default=None, help="write token (default: $HF_TOKEN or `hf auth login`)"
+    )
+    parser.add_argument(
+        "--with-dataset", action="store_true", help="also push the generated dataset"
+    )
+    parser.add_argument(
+        "--dataset-repo-id", default=None, help="dataset repo (default: <repo-id>-data)"
+    )
+    parser.add_argument(
+        "--license", default="apache-2.0", help="licence id for the cards (default: apache-2.0)"
+    )
     parser.add_argument("--message", default=None, help="commit message")
 
 
