@@ -1,0 +1,83 @@
+"""Controls: splits by distinct input, random recodings of the cube, control-task labels."""
+
+import numpy as np
+import pytest
+
+from probekit.controls import (
+    control_task_labels,
+    distinct_rows,
+    draw_recoding,
+    random_recoding,
+    split_by_distinct_inputs,
+)
+from synthetic.bits import cube, to_index
+
+
+def _with_duplicates(rng, n_distinct=40, copies=3, m=7):
+    x = cube(m)[rng.choice(2**m, size=n_distinct, replace=False)]
+    return x[rng.permutation(np.repeat(np.arange(n_distinct), copies))]
+
+
+def test_split_never_shares_an_input_and_covers_every_row():
+    rng = np.random.default_rng(0)
+    x = _with_duplicates(rng)
+    train, test = split_by_distinct_inputs(x, 0.25, np.random.default_rng(1))
+    assert np.array_equal(np.sort(np.concatenate([train, test])), np.arange(len(x)))
+    assert not set(map(bytes, x[train])) & set(map(bytes, x[test]))
+    assert len({bytes(r) for r in x[test]}) == 10  # 25% of 40 distinct inputs
+    again = split_by_distinct_inputs(x, 0.25, np.random.default_rng(1))
+    assert np.array_equal(train, again[0]) and np.array_equal(test, again[1])
+
+
+def test_split_keeps_both_sides_non_empty_and_rejects_bad_fractions():
+    x = np.array([[1, 1], [1, 1], [-1, 1]])
+    train, test = split_by_distinct_inputs(x, 0.01, np.random.default_rng(0))
+    assert len(train) and len(test)
+    with pytest.raises(ValueError, match="test_fraction"):
+        split_by_distinct_inputs(x, 1.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="single distinct row"):
+        split_by_distinct_inputs(np.ones((5, 2)), 0.3, np.random.default_rng(0))
+
+
+@pytest.mark.parametrize("d", [1, 6])
+def test_recoding_is_a_bijection_of_the_cube(d):
+    z = cube(d)
+    t = random_recoding(z, np.random.default_rng(d))
+    assert t.dtype == np.int8 and set(np.unique(t)) <= {-1, 1}
+    assert np.array_equal(np.sort(to_index(t)), np.arange(2**d))
+
+
+def test_recoding_is_a_function_of_z_and_not_the_identity():
+    rng = np.random.default_rng(3)
+    z = cube(8)[rng.integers(0, 256, size=500)]
+    t = random_recoding(z, np.random.default_rng(4))
+    _, ids = distinct_rows(z)
+    for g in np.unique(ids):
+        assert len(np.unique(t[ids == g], axis=0)) == 1
+    assert (t != z).any(axis=1).mean() > 0.9
+
+
+def test_recoding_of_wide_latents_uses_a_reversible_circuit():
+    rng = np.random.default_rng(5)
+    z = np.where(rng.random((300, 24)) < 0.5, 1, -1).astype(np.int8)
+    T = draw_recoding(24, np.random.default_rng(6))
+    t = T(z)
+    assert t.shape == z.shape and len(np.unique(t, axis=0)) == len(np.unique(z, axis=0))
+    assert np.array_equal(T(z[:10]), t[:10])  # same T, same answer on a sub-batch
+
+
+def test_control_labels_are_fixed_per_input_and_balanced():
+    rng = np.random.default_rng(7)
+    x = _with_duplicates(rng, n_distinct=41, copies=4)
+    y = control_task_labels(x, 5, np.random.default_rng(8))
+    assert y.shape == (len(x), 5) and y.dtype == np.int8
+    _, ids = distinct_rows(x)
+    per_input = np.zeros((41, 5))
+    for g in range(41):
+        rows = y[ids == g]
+        assert (rows == rows[0]).all()
+        per_input[g] = rows[0]
+    assert np.all(np.abs(per_input.sum(axis=0)) <= 1)  # 20 or 21 of each sign per target
+    assert len({tuple(c) for c in per_input.T}) == 5  # targets differ from each other
+    with pytest.raises(ValueError, match="n_targets"):
+        control_task_labels(x, 0, rng)
