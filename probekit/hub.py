@@ -122,12 +122,20 @@ def push_command(
     return shlex.join(args)
 
 
-def _git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
-
-
-def _read(source: Path | bytes) -> bytes:
-    return source if isinstance(source, bytes) else Path(source).read_bytes()
+def file_oids(source: Path | bytes) -> tuple[str, str]:
+    """(git blob sha1, sha256) of a file or bytes: the ids the Hub reports for regular and LFS files."""
+    data = source if isinstance(source, bytes) else None
+    size = len(data) if data is not None else Path(source).stat().st_size
+    git, sha256 = hashlib.sha1(b"blob %d\0" % size), hashlib.sha256()
+    if data is not None:
+        git.update(data)
+        sha256.update(data)
+        return git.hexdigest(), sha256.hexdigest()
+    with open(source, "rb") as f:  # streamed: checkpoints can be large
+        while chunk := f.read(1 << 20):
+            git.update(chunk)
+            sha256.update(chunk)
+    return git.hexdigest(), sha256.hexdigest()
 
 
 def collect_run_files(run_dir: str | Path) -> dict[str, Path]:
@@ -263,10 +271,10 @@ def _sync(
         remote = _remote_oids(api, repo_id, repo_type, revision) or {}
     changed = []
     for path, source in files.items():
-        data = _read(source)
         blob, lfs_sha256 = remote.get(path, (None, None))
+        local_blob, local_sha256 = file_oids(source)
         # Regular files are compared by git blob id, LFS files by the sha256 of their content.
-        if blob != _git_blob_sha1(data) and lfs_sha256 != hashlib.sha256(data).hexdigest():
+        if blob != local_blob and lfs_sha256 != local_sha256:
             changed.append(path)
     deleted = sorted(
         p
@@ -277,15 +285,11 @@ def _sync(
     url = f"{api.endpoint}/{url_prefix}{repo_id}"
     if not changed and not deleted:
         return PushResult(repo_id, repo_type, url, None, (), (), up_to_date=True)
+    sources = {p: files[p] if isinstance(files[p], bytes) else str(files[p]) for p in changed}
     operations = [
-        CommitOperationAdd(
-            path_in_repo=p,
-            path_or_fileobj=files[p] if isinstance(files[p], bytes) else str(files[p]),
-        )
-        for p in sorted(
-            changed, key=lambda p: p != "README.md"
-        )  # README first: the Hub validates it early
-    ] + [CommitOperationDelete(path_in_repo=p) for p in deleted]
+        CommitOperationAdd(path_in_repo=p, path_or_fileobj=sources[p]) for p in sorted(changed)
+    ]
+    operations += [CommitOperationDelete(path_in_repo=p) for p in deleted]
     info = api.create_commit(
         repo_id, operations, commit_message=message, repo_type=repo_type, revision=revision
     )

@@ -258,6 +258,20 @@ def test_push_with_dataset(hub_env, run_dir, tmp_path):
     assert all(r.up_to_date for r in hub.push_run(run_dir, "me/tiny", with_dataset=True))
 
 
+def test_file_oids_match_the_hub_ids(tmp_path):
+    import hashlib
+
+    from hub_server import git_blob_sha1
+
+    data = bytes(range(256)) * 5000  # > one read chunk
+    (tmp_path / "f").write_bytes(data)
+    expected = (git_blob_sha1(data), hashlib.sha256(data).hexdigest())
+    assert hub.file_oids(tmp_path / "f") == hub.file_oids(data) == expected
+    assert (
+        hub.file_oids(b"hi")[0] == "32f95c0d1244a78b2be1bab8de17906fabb2c4a8"
+    )  # `git hash-object`
+
+
 def test_push_refuses_an_unfinished_run(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     assert push(tmp_path / "run", "--repo-id", "me/tiny") == 1
