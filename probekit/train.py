@@ -55,6 +55,20 @@ def _mixed_precision(choice: str) -> str:
     return "no"  # CPU autocast brings no speed here and costs reproducibility
 
 
+def _make_scheduler(optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up, then cosine (optionally down to `min_lr_ratio` of the peak), constant or linear."""
+    name, extra = _SCHEDULE_NAMES[cfg.schedule], None
+    if cfg.schedule == "cosine" and cfg.min_lr_ratio > 0:
+        name, extra = "cosine_with_min_lr", {"min_lr_rate": cfg.min_lr_ratio}
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=cfg.warmup_steps,
+        num_training_steps=cfg.steps,
+        scheduler_specific_kwargs=extra,
+    )
+
+
 def _to_tensors(arrays: dict[str, np.ndarray], names: list[str], device) -> dict[str, torch.Tensor]:
     out = {}
     for name in names:
@@ -136,12 +150,7 @@ class Trainer:
             betas=tuple(cfg.train.betas),
             weight_decay=cfg.train.weight_decay,
         )
-        scheduler = get_scheduler(
-            _SCHEDULE_NAMES[cfg.train.schedule],
-            optimizer,
-            num_warmup_steps=cfg.train.warmup_steps,
-            num_training_steps=cfg.train.steps,
-        )
+        scheduler = _make_scheduler(optimizer, cfg.train)
         eval_loader = DataLoader(
             TensorDataset(torch.arange(len(self.eval_set["z"]))), batch_size=512, shuffle=False
         )
