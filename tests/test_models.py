@@ -104,6 +104,16 @@ def test_save_and_reload_gives_identical_outputs(kind, tmp_path):
             torch.testing.assert_close(auto(**inputs).logits, expected, rtol=0, atol=0)
 
 
+def test_load_model_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="No config.json"):
+        load_model(tmp_path)
+    build("mlp").save_pretrained(tmp_path)
+    config = (tmp_path / "config.json").read_text()
+    (tmp_path / "config.json").write_text(config.replace('"MLPModel"', '"AutoConfig"'))
+    with pytest.raises(ValueError, match="Unknown architecture 'AutoConfig'"):
+        load_model(tmp_path)
+
+
 @pytest.mark.parametrize("kind", ALL_KINDS)
 def test_hidden_states_are_n_layers_plus_one_and_named(kind):
     model = build(kind)
@@ -196,6 +206,17 @@ def test_head_reads_the_last_hidden_state_at_the_readout_position(kind):
             rtol=0,
             atol=0,
         )
+
+
+def test_attention_implementation_reaches_the_backbone(tmp_path):
+    build("llama").save_pretrained(tmp_path)
+    eager = TaskHeadsModel.from_pretrained(tmp_path, attn_implementation="eager")
+    assert eager.backbone.config._attn_implementation == "eager"
+    sdpa = TaskHeadsModel.from_pretrained(tmp_path, attn_implementation="sdpa")
+    assert sdpa.backbone.config._attn_implementation == "sdpa"
+    ids = random_batch("llama")["input_ids"]
+    with torch.no_grad():
+        torch.testing.assert_close(eager(input_ids=ids).logits, sdpa(input_ids=ids).logits)
 
 
 def test_last_readout_follows_the_attention_mask():

@@ -29,7 +29,7 @@ def load_model(path: str | Path, **kwargs) -> PreTrainedModel:
     if not names:
         raise ValueError(f"{path / 'config.json'} names no architecture; re-save the model.")
     cls = _OWN_CLASSES.get(names[0]) or getattr(transformers, names[0], None)
-    if cls is None:
+    if not (isinstance(cls, type) and issubclass(cls, PreTrainedModel)):
         raise ValueError(f"Unknown architecture {names[0]!r} in {path / 'config.json'}.")
     model = cls.from_pretrained(path, config=config, **kwargs)
     return model.eval()

@@ -75,7 +75,12 @@ class TaskHeadsModel(PreTrainedModel):
 
     def __init__(self, config: TaskHeadsConfig) -> None:
         super().__init__(config)
-        self.backbone = build_backbone(config.backbone_config())
+        backbone_config = config.backbone_config()
+        # The attention implementation asked of the wrapper (e.g. "eager" to read attention
+        # weights) must reach the blocks that attend.
+        if config._attn_implementation is not None:
+            backbone_config._attn_implementation = config._attn_implementation
+        self.backbone = build_backbone(backbone_config)
         self.head = nn.Linear(self.backbone.config.hidden_size, config.n_tasks)
         self.post_init()
 
