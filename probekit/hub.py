@@ -4,8 +4,8 @@
 generated model card (optionally the generated dataset, as a dataset repo);
 `resolve_checkpoint` turns a local directory or a Hub repo id into a local directory.
 
-Endpoint and token come from the arguments, else `HF_ENDPOINT` / `HF_TOKEN` (read at
-call time: `huggingface_hub.constants` reads them once, at import). Every Hub failure is
+Endpoint, token and cache come from the arguments, else `HF_ENDPOINT` / `HF_TOKEN` /
+`HF_HUB_CACHE`, read at call time (`huggingface_hub.constants` reads them once, at import). Every Hub failure is
 raised as a `HubError` whose message says what happened and what to do; when the Hub
 cannot be reached nothing is lost, and the message gives the command to push later.
 """
@@ -402,9 +402,13 @@ def resolve_checkpoint(
     with _hub_errors(f"download {name!r}", endpoint, note):
         try:
             folder = snapshot_download(
-                name, revision=revision, endpoint=endpoint, token=token,
-                cache_dir=str(cache_dir) if cache_dir else None, local_files_only=local_only,
-            )  # fmt: skip
+                name,
+                revision=revision,
+                endpoint=endpoint,
+                token=token,
+                cache_dir=str(cache_dir) if cache_dir else os.environ.get("HF_HUB_CACHE"),
+                local_files_only=local_only,
+            )
         except RepositoryNotFoundError as err:
             raise HubRejectedError(
                 f"{name!r} is neither an existing local directory nor a repository on {endpoint} "

@@ -312,7 +312,7 @@ def test_reprobe_after_pull_matches_local(hub_env, tmp_path):
     train = pytest.importorskip("probekit.train", reason="needs probekit.train").train
     from probekit.config import load_experiment
 
-    overrides = ["world.d=4", "tasks.n=4", "model.kind=mlp", "model.hidden=16", "model.n_layers=1",
+    overrides = ["world.d=4", "tasks.n=4", "model.kind=mlp", "data.format=array", "model.hidden=16", "model.n_layers=1",
                  "train.steps=2", "train.eval_every=2", "train.checkpoint_every=2",
                  "train.batch_size=32", "train.eval_examples=64", "train.warmup_steps=0"]  # fmt: skip
     run = tmp_path / "run"
