@@ -1,0 +1,85 @@
+"""PNG plots of a probe sweep (matplotlib, Agg backend), written atomically.
+
+- `plot_layer_accuracy`: probe accuracy per layer on the latents for the trained model,
+  with every control on the same axes (random init, T(z), control tasks, raw input).
+- `plot_correlation_matrix`: the probe-direction × latent |correlation| matrix after
+  Hungarian matching; a recovered world shows a bright diagonal (a permutation
+  pattern once the matching is undone).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # never needs a display; safe in tests and on servers
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+def _save(fig, path: Path) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")
+    fig.savefig(tmp, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def _series(per_site: dict, key: str) -> tuple[list[int], list[float]]:
+    pts = sorted((v["layer"], v[key]) for v in per_site.values() if v.get(key) is not None)
+    return [p[0] for p in pts], [p[1] for p in pts]
+
+
+def plot_layer_accuracy(
+    summary: dict, path: str | Path, *, probe: str = "linear", family: str = "z"
+) -> Path:
+    """Accuracy per layer on `family` for the trained model and each control, one axes."""
+    models = summary["models"]
+    key = f"acc_{family}"
+    fig, ax = plt.subplots(figsize=(6, 4))
+    trained = models.get("trained", {}).get(probe, {})
+    lines = [
+        ("trained", trained, key, "C0", "-", f"trained: {family}"),
+        (
+            "random_init",
+            models.get("random_init", {}).get(probe, {}),
+            key,
+            "C1",
+            "--",
+            f"random init: {family}",
+        ),
+        ("trained", trained, "acc_recoding", "C2", ":", "trained: recoding T(z)"),
+        ("trained", trained, "acc_control_task", "C3", "-.", "trained: control task"),
+    ]
+    for _, per_site, k, color, style, label in lines:
+        xs, ys = _series(per_site, k)
+        if xs:
+            ax.plot(xs, ys, style, marker="o", color=color, label=label)
+    raw = models.get("input", {}).get(probe, {}).get("input", {}).get(key)
+    if raw is not None:
+        ax.axhline(raw, color="C4", linestyle=(0, (1, 3)), label=f"raw input: {family}")
+    layers = sorted(v["layer"] for v in trained.values())
+    ax.set_xticks(layers)
+    ax.set_xticklabels(["embed" if i == 0 else str(i) for i in layers])
+    ax.set_xlabel("layer (state after block i)")
+    ax.set_ylabel("held-out probe accuracy" if family != "user" else "held-out probe score")
+    ax.set_title(f"{probe} probe, position {summary.get('position', '?')}")
+    ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    return _save(fig, Path(path))
+
+
+def plot_correlation_matrix(matrix: np.ndarray, path: str | Path, *, title: str = "") -> Path:
+    """Heat map of a matched |correlation| matrix (rows: probe directions, columns: latents)."""
+    matrix = np.abs(np.asarray(matrix, dtype=float))
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    im = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
+    ax.set_xlabel("latent z_j")
+    ax.set_ylabel("probe direction (matched)")
+    ax.set_title(title or "|correlation| after matching", fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046)
+    return _save(fig, Path(path))
