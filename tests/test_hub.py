@@ -306,6 +306,7 @@ def test_card_reads_a_probing_summary(tmp_path):
     assert "| `embed` | 0.5 | – | 0.25 |" in card.text
 
 
+@pytest.mark.slow
 def test_reprobe_after_pull_matches_local(hub_env, tmp_path):
     """Probing the pulled checkpoint gives the same summary as probing the local one."""
     probing = pytest.importorskip("probekit.probing", reason="needs probekit.probing")
