@@ -151,7 +151,11 @@ class RunDir:
         _remove(tmp)
         tmp.mkdir(parents=True)
         write(tmp)
+        old = self.path / f".final.old-{os.getpid()}"
+        if self.final.exists():  # a stale final/ moves aside first: a rename cannot replace a dir
+            os.replace(self.final, old)
         os.replace(tmp, self.final)
+        _remove(old)
         return self.final
 
 
