@@ -470,7 +470,7 @@ def summarize(sweep: SweepResult, inputs: ProbeInputs, probes: Sequence[str]) ->
                 )
                 for metric in ("identification_error", "mcc"):
                     entry[metric] = _mean(sel, target_family="z", metric=metric)
-                per_site[site] = entry
+                per_site[site] = {k: v for k, v in entry.items() if v is not None}
             if per_site:
                 out["models"][model][probe] = per_site
     trained = out["models"].get("trained", {})
