@@ -1,0 +1,628 @@
+"""Reports of runs and sweeps: the theory's prediction beside the measurement, with a verdict.
+
+`write_report(path, out)` reads a run directory, a sweep directory (`sweep.json`) or a
+directory of runs and writes two renderings of one document model:
+
+- `report.html`: one self-contained page (inline CSS, figures as base64 PNG data URIs,
+  no external asset), every piece of text passed through `html.escape`;
+- `report.md`: the same content as Markdown, figures as PNG files next to it.
+
+Per run: a verdict row (prediction, task accuracy, probe accuracy of z, of a random
+recoding T(z) and of z in a randomly initialised copy, identification error, MCC, and
+the verdict of `probekit.verdict` with the numbers that decide it), the per-layer
+probe curves with controls, the training curves, and reference numbers (the paper's
+Appendix D, and the feasibility check of THEORY.md §5) where the setting matches.
+The measurement is read at the trained model's best layer of the `probe/` sweep (the
+controls at the same site); without `probe/` the run is inconclusive.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import yaml  # noqa: E402
+
+# --------------------------------------------------------------------------- the model
+
+
+@dataclass
+class Table:
+    """A table; `row_verdicts` marks rows of the verdict table (for styling and tests)."""
+
+    header: list[str]
+    rows: list[list[str]]
+    table_id: str | None = None
+    row_verdicts: list[str] | None = None
+
+
+@dataclass
+class Figure:
+    """A PNG figure with a file-name slug and a caption."""
+
+    slug: str
+    caption: str
+    png: bytes
+
+
+@dataclass
+class Section:
+    """A heading and its blocks: paragraphs (str), tables and figures."""
+
+    title: str
+    blocks: list = field(default_factory=list)
+    level: int = 2
+
+
+@dataclass
+class RunSummary:
+    """Everything the report says about one run."""
+
+    name: str
+    path: Path
+    config: dict
+    metrics: list[dict]
+    probe_summary: dict | None
+    probe_dir: Path
+    prediction: dict | None
+    measured: dict[str, float | None]
+    verdict: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue  # a line torn by a kill
+    return rows
+
+
+def _natural(name: str) -> list:
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", name)]
+
+
+def find_runs(path: Path) -> list[Path]:
+    """Run directories (holding config.yaml) at `path` or up to two levels below it."""
+    if (path / "config.yaml").exists():
+        return [path]
+    found = [p.parent for p in path.glob("*/config.yaml")]
+    found += [p.parent for p in path.glob("*/*/config.yaml")]
+    return sorted(set(found), key=lambda p: _natural(str(p.relative_to(path))))
+
+
+def measure(metrics: list[dict], probe_summary: dict | None) -> dict[str, float | None]:
+    """The numbers a verdict needs, from the probe summary's best layer and the last evaluation."""
+    last = metrics[-1] if metrics else {}
+    task_acc = last.get("eval_acc")
+    if task_acc is None and probe_summary:
+        task_acc = (probe_summary.get("task_metrics") or {}).get("eval_acc")
+    out = {"task_acc": task_acc, "step": last.get("step")}
+    best = ((probe_summary or {}).get("best_layer") or {}).get("linear")
+    if best is None and probe_summary:  # another probe kind only
+        best = next(iter(probe_summary.get("best_layer", {}).values()), None)
+    if best is not None:
+        out.update(
+            site=best.get("site"),
+            probe_acc_z=best.get("acc_z"),
+            probe_acc_recoding=best.get("acc_recoding"),
+            probe_acc_random_init=best.get("random_init_acc_z"),
+            probe_acc_input=best.get("input_acc_z"),
+            identification_error=best.get("identification_error"),
+            mcc=best.get("mcc"),
+        )
+    else:  # the cheap probe logged during training (no random-init control)
+        for key in ("probe_acc_z", "probe_acc_recoding", "identification_error", "mcc"):
+            out[key] = last.get(key)
+        out["probe_acc_random_init"] = None
+    return {
+        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()
+    }
+
+
+def judge(prediction: dict | None, measured: dict, run: Path) -> dict[str, Any]:
+    """`probekit.verdict.verdict`, or an inconclusive verdict naming what is missing."""
+    from probekit.verdict import REQUIRED, verdict
+
+    if prediction is None:
+        return {"verdict": "inconclusive", "reason": "no prediction (the config did not load)."}
+    missing = [k for k in REQUIRED if measured.get(k) is None]
+    if missing:
+        hint = f" Run `probekit probe {run}` first." if "probe_acc_random_init" in missing else ""
+        return {
+            "verdict": "inconclusive",
+            "reason": f"missing measurements: {', '.join(missing)}.{hint}",
+        }
+    return verdict(prediction, measured)
+
+
+def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
+    """Read a run directory (config, metrics, probe results), predict and judge."""
+    path = Path(path)
+    if not (path / "config.yaml").exists():
+        raise FileNotFoundError(
+            f"{path} is not a run directory (config.yaml is missing); pass a directory "
+            "written by `probekit train`, `probekit sweep` or `probekit demo`."
+        )
+    config = yaml.safe_load((path / "config.yaml").read_text()) or {}
+    metrics = _read_jsonl(path / "metrics.jsonl")
+    probe_dir = path / "probe"
+    summary_path = probe_dir / "summary.json"
+    probe_summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    prediction = None
+    try:
+        from probekit.config import ExperimentConfig
+        from probekit.theory import predict
+
+        prediction = predict(ExperimentConfig.from_dict(config))
+    except (ValueError, KeyError, TypeError) as err:
+        config["_prediction_error"] = str(err)
+    measured = measure(metrics, probe_summary)
+    return RunSummary(
+        name or path.name,
+        path,
+        config,
+        metrics,
+        probe_summary,
+        probe_dir,
+        prediction,
+        measured,
+        judge(prediction, measured, path),
+    )
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
+    """Task accuracy, probe accuracy of z and T(z), and identification error vs step."""
+    rows = [r for r in metrics if "step" in r]
+    if not rows:
+        return None
+    steps = [r["step"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for key, label, style in (
+        ("eval_acc", "task accuracy", "-"),
+        ("probe_acc_z", "probe accuracy: z", "-"),
+        ("probe_acc_recoding", "probe accuracy: T(z)", ":"),
+    ):
+        ys = [r.get(key) for r in rows]
+        if any(y is not None for y in ys):
+            left.plot(
+                steps, [math.nan if y is None else y for y in ys], style, marker=".", label=label
+            )
+    left.set(xlabel="step", ylabel="accuracy", ylim=(0.4, 1.02), title=title)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    ys = [r.get("identification_error") for r in rows]
+    right.plot(steps, [math.nan if y is None else y for y in ys], "-", marker=".", color="C3")
+    right.set(xlabel="step", ylabel="identification error (0 = P D z, 2 = none)")
+    right.grid(alpha=0.3)
+    return _png(fig)
+
+
+def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
+    """Per-layer linear-probe accuracy on z with controls, drawn from probe/results.jsonl."""
+    acc = [r for r in rows if r.get("metric") == "accuracy" and r.get("probe") == "linear"]
+
+    def series(model: str, family: str) -> tuple[list[int], list[float]]:
+        by_layer: dict[int, list[float]] = {}
+        for r in acc:
+            if r["model"] == model and r["target_family"] == family:
+                by_layer.setdefault(r["layer"], []).append(r["value"])
+        layers = sorted(by_layer)
+        return layers, [sum(by_layer[k]) / len(by_layer[k]) for k in layers]
+
+    trained = series("trained", "z")
+    if not trained[0]:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model, family, style, label in (
+        ("trained", "z", "-", "trained: z"),
+        ("random_init", "z", "--", "random init: z"),
+        ("trained", "recoding", ":", "trained: recoding T(z)"),
+        ("trained", "control_task", "-.", "trained: control task"),
+    ):
+        xs, ys = series(model, family)
+        if xs:
+            ax.plot(xs, ys, style, marker="o", label=label)
+    raw = [r["value"] for r in acc if r["model"] == "input" and r["target_family"] == "z"]
+    if raw:
+        ax.axhline(sum(raw) / len(raw), color="C4", linestyle=(0, (1, 3)), label="raw input: z")
+    ax.set(xlabel="layer (0 = embedding / input)", ylabel="held-out probe accuracy", title=title)
+    ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "figure"
+
+
+def run_figures(run: RunSummary) -> list[Figure]:
+    """The probe plots (as written by `probekit probe`, else drawn here) and training curves."""
+    figs = []
+    pngs = sorted(run.probe_dir.glob("*.png")) if run.probe_dir.is_dir() else []
+    for png in pngs:
+        figs.append(
+            Figure(
+                _slug(f"{run.name}-{png.stem}"), f"{run.name}: probe/{png.name}", png.read_bytes()
+            )
+        )
+    if not pngs:
+        drawn = layer_figure(_read_jsonl(run.probe_dir / "results.jsonl"), run.name)
+        if drawn is not None:
+            caption = (
+                f"{run.name}: probe accuracy per layer with controls (from probe/results.jsonl)"
+            )
+            figs.append(Figure(_slug(f"{run.name}-layers"), caption, drawn))
+    curves = training_figure(run.metrics, run.name)
+    if curves is not None:
+        caption = f"{run.name}: training curves (metrics.jsonl)"
+        figs.append(Figure(_slug(f"{run.name}-training"), caption, curves))
+    return figs
+
+
+# --------------------------------------------------------------------------- references
+
+# THEORY.md §4: the paper's Appendix D, final identification error read off the figure
+# (task degree k -> {n tasks: error}); its exact definition is unpublished.
+APPENDIX_D = {
+    2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
+    3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
+    4: {64: 0.05, 8: 0.17, 4: 0.23, 1: 0.23},
+}
+# THEORY.md §5: the feasibility check (MLP 3x256, d = 10, degree-2 sign tasks), probe
+# accuracy on z by observation map and n; T(z) stayed at 0.51 for the random bijection.
+SECTION5_MLP = {
+    "random_bijection": {1: 0.51, 8: 0.60, 64: 0.90, 256: 0.98},
+    "gf2_linear": {1: 0.39, 8: 0.40, 64: 0.85, 256: 1.00},
+}
+# THEORY.md §5, GPT-2 (4 layers, width 128) on the same world: best-layer numbers.
+SECTION5_GPT2 = {
+    64: {
+        "task_acc": 0.99,
+        "probe_acc_z": 0.91,
+        "probe_acc_random_init": 0.49,
+        "probe_acc_recoding": 0.49,
+    },
+    1: {"task_acc": 0.55, "probe_acc_z": 0.49},
+}
+
+
+def references(config: dict) -> list[tuple[str, float, str]]:
+    """(quantity, reference value, source) for the settings THEORY.md §4/§5 report."""
+    world, tasks, model = config.get("world", {}), config.get("tasks", {}), config.get("model", {})
+    n, k, out = tasks.get("n"), tasks.get("k"), []
+    walsh = tasks.get("family") == "walsh" and tasks.get("target", "sign") == "sign"
+    if walsh and n in APPENDIX_D.get(k, {}):
+        src = "paper, Appendix D (read off the figure; an MSE of unpublished definition and scale)"
+        out.append(("identification_error", APPENDIX_D[k][n], src))
+    same_world = walsh and k == 2 and world.get("d") == 10 and world.get("m") in (None, 10)
+    obs = world.get("observation")
+    mlp = model.get("kind") == "mlp" and model.get("hidden") == 256 and model.get("n_layers") == 3
+    if same_world and mlp and n in SECTION5_MLP.get(obs, {}):
+        src = "THEORY.md §5 feasibility check (4000 steps, batch 256)"
+        out.append(("probe_acc_z", SECTION5_MLP[obs][n], src))
+        if obs == "random_bijection":
+            out.append(("probe_acc_recoding", 0.51, src))
+    if (
+        same_world
+        and obs == "random_bijection"
+        and model.get("kind") == "gpt2"
+        and (model.get("hidden"), model.get("n_layers")) == (128, 4)
+        and n in SECTION5_GPT2
+    ):
+        src = "THEORY.md §5, GPT-2 4x128 at SEP, best layer"
+        out += [(key, value, src) for key, value in SECTION5_GPT2[n].items()]
+    return out
+
+
+# --------------------------------------------------------------------------- the document
+
+VERDICT_HEADER = [
+    "run", "model", "tasks (n, k)", "predicted", "task acc.", "probe z", "probe T(z)",
+    "random init z", "ident. error", "MCC", "verdict", "decided by",
+]  # fmt: skip
+QUANTITIES = {
+    "task_acc": "task accuracy",
+    "probe_acc_z": "probe accuracy: z",
+    "probe_acc_recoding": "probe accuracy: T(z)",
+    "probe_acc_random_init": "probe accuracy: z, random init",
+    "identification_error": "identification error",
+}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return "–" if not math.isfinite(value) else f"{value:.3f}"
+    return str(value)
+
+
+def verdict_row(run: RunSummary) -> list[str]:
+    """One row of the verdict table."""
+    cfg, m, p = run.config, run.measured, run.prediction or {}
+    tasks = cfg.get("tasks", {})
+    predicted = p.get("expected_recovery", "–")
+    if p.get("theory_result"):
+        predicted = f"{predicted} ({p['theory_result']})"
+    return [
+        run.name,
+        str(cfg.get("model", {}).get("kind", "?")),
+        f"{tasks.get('n', '?')}, {tasks.get('k', '?')}",
+        predicted,
+        *(_fmt(m.get(k)) for k in ("task_acc", "probe_acc_z", "probe_acc_recoding")),
+        *(_fmt(m.get(k)) for k in ("probe_acc_random_init", "identification_error", "mcc")),
+        run.verdict["verdict"],
+        run.verdict["reason"],
+    ]
+
+
+def verdict_table(runs: list[RunSummary]) -> Table:
+    """The verdict table over runs (id `verdict-table`)."""
+    return Table(
+        VERDICT_HEADER,
+        [verdict_row(r) for r in runs],
+        table_id="verdict-table",
+        row_verdicts=[r.verdict["verdict"] for r in runs],
+    )
+
+
+def run_section(run: RunSummary) -> Section:
+    """Prediction, measurement, references and figures of one run."""
+    p, cfg = run.prediction, run.config
+    world, tasks, model = cfg.get("world", {}), cfg.get("tasks", {}), cfg.get("model", {})
+    blocks: list = [
+        f"World d = {world.get('d')}, m = {world.get('m') or world.get('d')}, observation "
+        f"{world.get('observation')}; {tasks.get('n')} {tasks.get('family')} tasks of degree "
+        f"{tasks.get('k')} ({tasks.get('target')}); model {model.get('kind')}; "
+        f"{cfg.get('train', {}).get('steps')} steps. Directory: {run.path}."
+    ]
+    if p is None:
+        blocks.append(f"No prediction: {cfg.get('_prediction_error', 'the config did not load')}.")
+    else:
+        blocks.append(
+            f"Prediction: expected recovery = {p['expected_recovery']} "
+            f"[{p['theory_result']}]. {p['reason']}"
+        )
+    site = run.measured.get("site")
+    where = f" (best layer of the trained model: {site}; controls at the same site)" if site else ""
+    blocks.append(f"Verdict: {run.verdict['verdict']}{where}. {run.verdict['reason']}")
+    refs = references(cfg)
+    if refs:
+        rows = [
+            [QUANTITIES.get(key, key), _fmt(run.measured.get(key)), _fmt(value), src]
+            for key, value, src in refs
+        ]
+        blocks.append(Table(["quantity", "ours", "reference", "source"], rows))
+    blocks.extend(run_figures(run))
+    return Section(f"Run {run.name}", blocks)
+
+
+def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
+    """sweep.json, the table over points (results.jsonl pivoted by point) and the sweep figures."""
+    blocks: list = []
+    spec_path = sweep_dir / "sweep.json"
+    if spec_path.exists():
+        spec = json.loads(spec_path.read_text())
+        blocks.append(
+            "Sweep specification: " + json.dumps(spec, sort_keys=True, default=str)[:2000]
+        )
+    rows = _read_jsonl(sweep_dir / "results.jsonl")
+    if rows and {"metric", "value"} <= set(rows[0]):
+        keys = [c for c in rows[0] if c not in ("metric", "value")]
+        metrics = list(dict.fromkeys(r["metric"] for r in rows))
+        points: dict[tuple, dict] = {}
+        for r in rows:
+            point = tuple(json.dumps(r.get(c), default=str) for c in keys)
+            points.setdefault(point, {})[r["metric"]] = r.get("value")
+        table_rows = [
+            [
+                *(json.loads(v) if v != "null" else "–" for v in point),
+                *(_fmt(vals.get(m)) for m in metrics),
+            ]
+            for point, vals in points.items()
+        ]
+        blocks.append(
+            Table(keys + metrics, [[str(c) for c in row] for row in table_rows], "sweep-table")
+        )
+    elif rows:
+        keys = list(dict.fromkeys(k for r in rows for k in r))
+        blocks.append(Table(keys, [[_fmt(r.get(k)) for k in keys] for r in rows], "sweep-table"))
+    for png in sorted(sweep_dir.glob("*.png")):
+        blocks.append(Figure(_slug(f"sweep-{png.stem}"), f"sweep: {png.name}", png.read_bytes()))
+    refs = [
+        [r.name, f"{r.config['tasks'].get('n')}, {r.config['tasks'].get('k')}",
+         _fmt(r.measured.get("identification_error")), _fmt(v)]
+        for r in runs for key, v, _ in references(r.config) if key == "identification_error"
+    ]  # fmt: skip
+    if refs:
+        blocks.append(
+            "Identification error beside the paper's Appendix D (read off its figure; the "
+            "paper's definition is unpublished, ours lies in [0, 2], so compare trends, not values)."
+        )
+        blocks.append(Table(["run", "tasks (n, k)", "ours", "paper"], refs))
+    return Section(f"Sweep {sweep_dir.name}", blocks)
+
+
+def build_document(path: str | Path) -> tuple[str, list[Section]]:
+    """The title and sections of the report on a run, a sweep or a directory of runs."""
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} is not a directory; pass a run or sweep directory.")
+    run_dirs = find_runs(path)
+    is_sweep = (path / "sweep.json").exists()
+    if not run_dirs and not is_sweep:
+        raise FileNotFoundError(
+            f"No run found in {path}: expected config.yaml (a run), sweep.json (a sweep) or "
+            "run directories one or two levels below."
+        )
+    runs = [summarize_run(d, "/".join(d.relative_to(path).parts) or d.name) for d in run_dirs]
+    counts = {
+        v: sum(r.verdict["verdict"] == v for r in runs)
+        for v in ("agrees", "disagrees", "inconclusive")
+    }
+    intro = Section(
+        "Verdicts",
+        [
+            "Each run: what the theory predicts (THEORY.md §3), what was measured, and whether "
+            "they agree. Recovery is observed when the probe reads z at ≥ 0.8 and more than 0.15 "
+            "above the best control (a random recoding T(z), or z from a randomly initialised "
+            "copy); a no-recovery result only counts when the model fits its tasks (task "
+            "accuracy ≥ 0.9), otherwise it is inconclusive (THEORY.md §5). "
+            + ", ".join(f"{n} {v}" for v, n in counts.items())
+            + ".",
+            verdict_table(runs),
+        ],
+    )
+    sections = [intro]
+    if is_sweep:
+        sections.append(sweep_section(path, runs))
+    sections += [run_section(r) for r in runs]
+    return f"probekit report: {path.name}", sections
+
+
+# --------------------------------------------------------------------------- rendering
+
+CSS = """
+body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertical-align: top; }
+th { background: #f3f3f3; }
+tr.agrees td.verdict { background: #d9f2d9; }
+tr.disagrees td.verdict { background: #f7d4d4; }
+tr.inconclusive td.verdict { background: #f5ecc8; }
+figure { display: inline-block; margin: 0.5em 1em 0.5em 0; }
+figure img { max-width: 100%; border: 1px solid #eee; }
+figcaption { font-size: 0.85em; color: #555; }
+"""
+
+
+def _html_table(table: Table) -> str:
+    e = html.escape
+    attrs = f' id="{e(table.table_id)}"' if table.table_id else ""
+    head = "".join(f"<th>{e(h)}</th>" for h in table.header)
+    body = []
+    for i, row in enumerate(table.rows):
+        verdict = table.row_verdicts[i] if table.row_verdicts else None
+        cls = f' class="verdict-row {e(verdict)}" data-verdict="{e(verdict)}"' if verdict else ""
+        cells = "".join(
+            f'<td class="verdict">{e(c)}</td>'
+            if verdict and j == len(row) - 2
+            else f"<td>{e(c)}</td>"
+            for j, c in enumerate(row)
+        )
+        body.append(f"<tr{cls}>{cells}</tr>")
+    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def render_html(title: str, sections: list[Section]) -> str:
+    """One self-contained HTML page: inline CSS, figures as base64 PNG data URIs."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{e(title)}</h1>",
+    ]
+    for section in sections:
+        parts.append(f"<h{section.level}>{e(section.title)}</h{section.level}>")
+        for block in section.blocks:
+            if isinstance(block, Table):
+                parts.append(_html_table(block))
+            elif isinstance(block, Figure):
+                data = base64.b64encode(block.png).decode("ascii")
+                parts.append(
+                    f'<figure><img src="data:image/png;base64,{data}" alt="{e(block.caption)}">'
+                    f"<figcaption>{e(block.caption)}</figcaption></figure>"
+                )
+            else:
+                parts.append(f"<p>{e(str(block))}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def _md(text: str) -> str:
+    """Markdown-safe inline text: no line breaks, escaped table pipes and markup characters."""
+    text = " ".join(str(text).split())
+    return re.sub(r"([\\|*_`\[\]<>#])", r"\\\1", text)
+
+
+def render_markdown(title: str, sections: list[Section]) -> tuple[str, dict[str, bytes]]:
+    """Markdown text and the PNG files it links to (file name -> bytes)."""
+    lines, files = [f"# {_md(title)}", ""], {}
+    for section in sections:
+        lines += [f"{'#' * section.level} {_md(section.title)}", ""]
+        for block in section.blocks:
+            if isinstance(block, Table):
+                lines.append("| " + " | ".join(_md(h) for h in block.header) + " |")
+                lines.append("|" + "---|" * len(block.header))
+                lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in block.rows]
+            elif isinstance(block, Figure):
+                name = f"{block.slug}.png"
+                while name in files:
+                    name = f"{block.slug}-{len(files)}.png"
+                files[name] = block.png
+                lines.append(f"![{_md(block.caption)}]({name})")
+            else:
+                lines.append(_md(block))
+            lines.append("")
+    return "\n".join(lines), files
+
+
+def _atomic_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+@dataclass
+class ReportPaths:
+    """Where a report was written."""
+
+    html: Path
+    markdown: Path
+    figures: list[Path]
+
+
+def write_report(path: str | Path, out: str | Path | None = None) -> ReportPaths:
+    """Write report.html (self-contained) and report.md (+ PNGs) for a run, sweep or runs dir."""
+    title, sections = build_document(path)
+    out = Path(out) if out is not None else Path(path) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    markdown, files = render_markdown(title, sections)
+    figures = []
+    for name, data in files.items():
+        _atomic_bytes(out / name, data)
+        figures.append(out / name)
+    _atomic_bytes(out / "report.md", markdown.encode("utf-8"))
+    _atomic_bytes(out / "report.html", render_html(title, sections).encode("utf-8"))
+    return ReportPaths(out / "report.html", out / "report.md", figures)
