@@ -1,3 +1,40 @@
-"""probekit: pretrain small transformers on proxy tasks of Boolean latents and probe them."""
+"""probekit: pretrain small transformers on proxy tasks of Boolean latents and probe them.
+
+The notebook API is importable from the package root; the heavy modules (torch,
+transformers) load on first use, so `import probekit` stays instant:
+
+    from probekit import probe_checkpoint, extract_activations, LinearProbe, identification_error
+
+`import probekit.models` registers the toolkit's model classes with `AutoModel`.
+"""
+
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "extract_activations": "probekit.activations",
+    "site_names": "probekit.activations",
+    "probe_checkpoint": "probekit.probing",
+    "LinearProbe": "probekit.probes",
+    "MLPProbe": "probekit.probes",
+    "fit_linear_probes": "probekit.probes",
+    "identification_error": "probekit.metrics",
+    "train": "probekit.train",
+    "load_experiment": "probekit.config",
+    "ExperimentConfig": "probekit.config",
+    "predict": "probekit.theory",
+    "verdict": "probekit.verdict",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'probekit' has no attribute {name!r}")
