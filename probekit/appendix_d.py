@@ -1,0 +1,255 @@
+"""Appendix D of Zhang, Chen & Chen (ICML 2025): identification error vs iterations, per task
+degree k and number of tasks n, drawn from a sweep's run directories beside the paper's values.
+
+    python -m probekit.appendix_d runs/sweeps/appendix_d     # redraw from a finished sweep
+
+Our identification error is THEORY.md §6 (standardised units, matched one-to-one to the
+latents, signs fixed; in [0, 2], MCC = 1 − error/2); the paper's is an unpublished MSE that
+starts near 0.22, so only the trends (error falls as n grows) are comparable, not values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from probekit.run_dir import atomic_write_text
+
+# Final values read off the paper's Appendix-D figure (THEORY.md §4), {k: {n: error}}.
+PAPER_FINAL: dict[int, dict[int, float]] = {
+    2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
+    3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
+    4: {64: 0.05, 8: 0.17, 4: 0.23, 1: 0.23},
+}
+PAPER_START = 0.22
+PAPER_STEPS = 5000
+SCALE_NOTE = (
+    "Ours: identification error of THEORY.md §6 (standardised units, Hungarian-matched, "
+    "in [0, 2]). Paper: an MSE of unpublished definition starting near 0.22 (right axis, "
+    "hollow markers). Compare trends in n, not values."
+)
+
+
+@dataclass
+class Curve:
+    """Identification error against step for one (k, n), averaged over `n_runs` runs."""
+
+    steps: np.ndarray
+    values: np.ndarray
+    n_runs: int
+
+    @property
+    def final(self) -> float:
+        """The last value of the curve."""
+        return float(self.values[-1])
+
+
+def _run_kn(run_dir: Path) -> tuple[int, int]:
+    cfg = yaml.safe_load((run_dir / "config.yaml").read_text()) or {}
+    tasks = cfg.get("tasks") or {}
+    if "k" not in tasks or "n" not in tasks:
+        raise ValueError(f"{run_dir}/config.yaml has no tasks.k and tasks.n.")
+    return int(tasks["k"]), int(tasks["n"])
+
+
+def _read_curve(run_dir: Path, metric: str) -> dict[int, float]:
+    out = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line torn by a kill
+        if row.get(metric) is not None:
+            out[int(row["step"])] = float(row[metric])
+    return out
+
+
+def extract_curves(
+    run_dirs: Iterable[str | Path], metric: str = "identification_error"
+) -> dict[int, dict[int, Curve]]:
+    """{k: {n: Curve}} from run directories (config.yaml + metrics.jsonl); runs sharing (k, n),
+    e.g. seeds, are averaged on the steps they all logged. Runs without metrics are skipped."""
+    grouped: dict[tuple[int, int], list[dict[int, float]]] = {}
+    for run_dir in map(Path, run_dirs):
+        if not (run_dir / "config.yaml").is_file() or not (run_dir / "metrics.jsonl").is_file():
+            continue
+        curve = _read_curve(run_dir, metric)
+        if curve:
+            grouped.setdefault(_run_kn(run_dir), []).append(curve)
+    out: dict[int, dict[int, Curve]] = {}
+    for (k, n), curves in sorted(grouped.items()):
+        steps = sorted(set.intersection(*(set(c) for c in curves)))
+        if not steps:
+            continue
+        values = np.array([[c[s] for s in steps] for c in curves]).mean(axis=0)
+        out.setdefault(k, {})[n] = Curve(np.array(steps), values, len(curves))
+    return out
+
+
+def final_table(curves: Mapping[int, Mapping[int, Curve]]) -> list[dict]:
+    """One row per (k, n): our first and final error, the paper's final value, and steps."""
+    rows = []
+    for k in sorted(curves):
+        for n in sorted(curves[k]):
+            c = curves[k][n]
+            rows.append(
+                {
+                    "k": k,
+                    "n": n,
+                    "ours_start": float(c.values[0]),
+                    "ours_final": c.final,
+                    "paper_final": PAPER_FINAL.get(k, {}).get(n),
+                    "final_step": int(c.steps[-1]),
+                    "n_runs": c.n_runs,
+                }
+            )
+    return rows
+
+
+def trends(curves: Mapping[int, Mapping[int, Curve]]) -> dict[int, dict]:
+    """Per k: whether the final error falls from the fewest to the most tasks, ours and the
+    paper's, and the Spearman rank correlation of our finals with the paper's across n."""
+    from scipy.stats import spearmanr
+
+    out = {}
+    for k, by_n in curves.items():
+        ns = sorted(by_n)
+        ours = [by_n[n].final for n in ns]
+        paper_ns = [n for n in ns if n in PAPER_FINAL.get(k, {})]
+        entry = {"n": ns, "ours_falls_with_n": bool(len(ns) > 1 and ours[-1] < ours[0])}
+        if len(paper_ns) > 1:
+            paper = [PAPER_FINAL[k][n] for n in paper_ns]
+            entry["paper_falls_with_n"] = bool(paper[-1] < paper[0])
+            if len(paper_ns) > 2:
+                rho = spearmanr([by_n[n].final for n in paper_ns], paper).statistic
+                entry["spearman_with_paper"] = None if np.isnan(rho) else float(rho)
+        out[k] = entry
+    return out
+
+
+def plot_appendix_d(curves: Mapping[int, Mapping[int, Curve]], path: str | Path) -> Path:
+    """One panel per k, one curve per n, with the paper's final values at the right edge."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not curves:
+        raise ValueError("No identification-error curves to draw (no metrics.jsonl found).")
+    ks = sorted(curves)
+    all_n = sorted(
+        {n for k in ks for n in curves[k]} | {n for k in ks for n in PAPER_FINAL.get(k, {})}
+    )
+    colours = {n: plt.cm.viridis(i / max(len(all_n) - 1, 1)) for i, n in enumerate(all_n)}
+    fig, axes = plt.subplots(1, len(ks), figsize=(4.6 * len(ks), 4.6), squeeze=False)
+    for ax, k in zip(axes[0], ks, strict=True):
+        right = ax.twinx()
+        for n in sorted(curves[k]):
+            c = curves[k][n]
+            ax.plot(c.steps, c.values, color=colours[n], marker="o", ms=2.5, label=f"n = {n}")
+        for n, value in sorted(PAPER_FINAL.get(k, {}).items()):
+            right.plot(
+                1.0,
+                value,
+                "o",
+                mfc="none",
+                mec=colours[n],
+                ms=8,
+                mew=1.8,
+                transform=right.get_yaxis_transform(),
+                clip_on=False,
+            )
+        right.set_ylim(0, 0.3)
+        right.set_ylabel("paper's final value (their MSE)", fontsize=8)
+        ax.set_ylim(bottom=0)
+        ax.set_title(f"task degree k = {k}")
+        ax.set_xlabel("training step")
+        ax.grid(alpha=0.3)
+        table = [
+            [f"{n}", f"{curves[k][n].final:.3f}", _fmt(PAPER_FINAL.get(k, {}).get(n))]
+            for n in sorted(curves[k])
+        ]
+        ax.table(
+            cellText=table,
+            colLabels=["n", "ours", "paper"],
+            loc="bottom",
+            bbox=[0.15, -0.55, 0.7, 0.33],
+        )
+    axes[0][0].set_ylabel("identification error (ours, THEORY.md §6)")
+    axes[0][0].legend(fontsize=8, loc="upper right")
+    fig.suptitle("Identification error vs iterations (Appendix D of Zhang et al., 2025)")
+    fig.text(0.5, 0.01, SCALE_NOTE, ha="center", fontsize=8, wrap=True)
+    fig.subplots_adjust(bottom=0.36, top=0.86, wspace=0.45)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)
+    return path
+
+
+def _fmt(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
+def _sweep_runs(sweep_dir: Path) -> list[Path]:
+    info = sweep_dir / "sweep.json"
+    if info.is_file():
+        return [sweep_dir / p["dir"] for p in json.loads(info.read_text()).get("points", [])]
+    return sorted(p for p in sweep_dir.iterdir() if (p / "metrics.jsonl").is_file())
+
+
+def write_appendix_d(sweep_dir: str | Path, run_dirs: Iterable[str | Path] | None = None) -> dict:
+    """Draw SWEEP/appendix_d.png and write SWEEP/appendix_d.json (our finals beside the paper's)."""
+    sweep_dir = Path(sweep_dir)
+    runs = list(run_dirs) if run_dirs is not None else _sweep_runs(sweep_dir)
+    curves = extract_curves(runs)
+    png = plot_appendix_d(curves, sweep_dir / "appendix_d.png")
+    report = {
+        "png": png,
+        "table": final_table(curves),
+        "trends": trends(curves),
+        "paper": {"final": PAPER_FINAL, "start": PAPER_START, "steps": PAPER_STEPS},
+        "note": SCALE_NOTE,
+    }
+    atomic_write_text(sweep_dir / "appendix_d.json", json.dumps(report, indent=2, default=str))
+    return report
+
+
+def format_table(rows: Iterable[Mapping]) -> str:
+    """A Markdown table of `final_table` rows."""
+    lines = ["| k | n | ours start | ours final | paper final |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(
+            f"| {r['k']} | {r['n']} | {r['ours_start']:.3f} | {r['ours_final']:.3f} | "
+            f"{_fmt(r['paper_final'])} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Redraw the figure of a sweep directory and print the table."""
+    parser = argparse.ArgumentParser(
+        prog="probekit.appendix_d", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("sweep_dir", help="a `probekit sweep` output directory")
+    args = parser.parse_args(argv)
+    try:
+        report = write_appendix_d(args.sweep_dir)
+    except (ValueError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(format_table(report["table"]))
+    print(f"figure: {report['png']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,94 @@
+"""`probekit sweep`: a grid of training + probing runs from a sweep file, resumably.
+
+probekit sweep --config configs/sweeps/appendix_d.yaml                 # run / continue
+probekit sweep --config configs/sweeps/appendix_d.yaml --dry-run       # list points
+probekit sweep --config configs/sweeps/appendix_d.yaml --only tasks.k=2,tasks.n=64
+probekit sweep --config configs/sweeps/appendix_d.yaml --print-commands  # for a scheduler
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of `probekit sweep`."""
+    parser.add_argument("--config", required=True, help="a sweep YAML (see configs/sweeps/)")
+    parser.add_argument("--out", help="sweep directory (default: runs/sweeps/<sweep name>)")
+    parser.add_argument(
+        "--dry-run", action="store_true", help="validate every point and list them; run nothing"
+    )
+    parser.add_argument(
+        "--only", help="run only points matching key=value[,key=value] on the sweep's axes"
+    )
+    parser.add_argument(
+        "--print-commands",
+        action="store_true",
+        help="print one `accelerate launch ... && probekit probe ...` line per point; run nothing",
+    )
+    parser.add_argument("--no-probe", action="store_true", help="train only, skip probing")
+    parser.add_argument(
+        "--no-figure", action="store_true", help="do not draw the Appendix-D figure"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate the sweep, then list, print or run its points."""
+    import dataclasses
+
+    from probekit.sweep import (
+        SweepError,
+        describe,
+        launch_commands,
+        load_sweep,
+        parse_only,
+        run_sweep,
+        select,
+        validate,
+    )
+
+    try:
+        spec = load_sweep(args.config)
+        if args.no_probe:
+            spec = dataclasses.replace(spec, probe=False)
+        out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
+        points = select(spec, parse_only(args.only))
+        validate(spec, points)
+    except (SweepError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.print_commands:
+        print("\n".join(launch_commands(spec, out, points)))
+        return 0
+    if args.dry_run:
+        print(describe(spec, out, points))
+        return 0
+    start = time.time()
+    try:
+        result = run_sweep(
+            spec,
+            out,
+            only=parse_only(args.only),
+            progress=not args.no_progress,
+            figure=not args.no_figure,
+        )
+    except SweepError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summary = {
+        "out": str(out),
+        "points": len(points),
+        "ran": len(result.ran),
+        "skipped": sum(s == "done" for s in result.statuses.values()),
+        "failed": result.failures,
+        "results": str(out / "results.jsonl"),
+        "figure": str(result.figure) if result.figure else None,
+        "seconds": round(time.time() - start, 1),
+    }
+    print(json.dumps(summary))
+    return 1 if result.failures else 0
