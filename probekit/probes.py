@@ -10,7 +10,9 @@ unchanged and drops null directions, so F > N costs nothing extra), then
 - logistic targets (a column with at most two distinct values) are fitted by
   Newton's method with a preconditioned conjugate-gradient inner solve and a
   backtracking line search, in float64, for every (target, C, fold) at once: the
-  rows of a fold are a 0/1 weight, so one GEMM ``X @ W`` computes every logit;
+  rows of a fold are a 0/1 weight, so one GEMM ``X @ W`` computes every logit.
+  Converged columns drop out of the batch; each target is then refitted on all
+  training rows at its chosen C, warm-started from its fold solutions;
 - ridge targets (any other column) are solved in closed form from one SVD per fold,
   shared across targets and regularisation values.
 
@@ -121,52 +123,58 @@ def _standardise(X_train: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 # ----------------------------------------------------------------------------- solvers
 
 
-def _newton_logistic(X, Y, M, lam, *, max_iter, tol, cg_iters=25):
-    """Minimise Σ M·softplus(-Y·XW) + lam/2·||W[:-1]||² for every column at once; X (n, p)."""
+def _newton_logistic(X, Y, M, lam, *, max_iter, tol, W0=None, cg_iters=10):
+    """Minimise Σ M·softplus(-Y·XW) + lam/2·||W[:-1]||² for every column at once.
+
+    X (n, p) with the intercept as its last column, Y (n, B) ±1, M (n, B) 0/1 row weights,
+    lam (B,). Stops a column when max |gradient| / (its row count) ≤ tol, the criterion of
+    scikit-learn's lbfgs on its mean loss. Returns (W (p, B), iterations used).
+    """
     n, p = X.shape
     B = Y.shape[1]
     pen = torch.ones(p, 1, dtype=X.dtype)
     pen[-1] = 1e-8  # the intercept (last column): a whisker of penalty keeps it finite
-    W = X.new_zeros(p, B)
-    Z = X.new_zeros(n, B)
+    W = X.new_zeros(p, B) if W0 is None else W0.clone()
+    Z = X @ W
     count = M.sum(0).clamp_min(1.0)
     X2 = X * X
     active = torch.arange(B)
 
-    def objective(Za, Wa, Ya, Ma, la):
-        return (Ma * F.softplus(-Ya * Za)).sum(0) + 0.5 * la * (pen * Wa * Wa).sum(0)
+    def objective(Za, Wa, Ya, Ma, reg):
+        return (Ma * F.softplus(-Ya * Za)).sum(0) + 0.5 * (reg * Wa * Wa).sum(0)
 
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        Ya, Ma, Wa, Za, la = Y[:, active], M[:, active], W[:, active], Z[:, active], lam[active]
+        Ya, Ma, Wa, Za = Y[:, active], M[:, active], W[:, active], Z[:, active]
+        reg = pen * lam[active]  # (p, Ba) penalty weights
         s = torch.sigmoid(-Ya * Za)
-        G = X.T @ (-Ya * s * Ma) + pen * la * Wa  # (p, Ba) gradient
+        G = torch.addmm(reg * Wa, X.T, -Ya * s * Ma)  # (p, Ba) gradient
         keep = G.abs().amax(0) / count[active] > tol
         if not keep.any():
             n_iter -= 1
             break
         if not keep.all():
-            active, Ya, Ma, Wa, Za, la, s, G = (
-                a[..., keep] for a in (active, Ya, Ma, Wa, Za, la, s, G)
+            active, Ya, Ma, Wa, Za, reg, s, G = (
+                a[..., keep] for a in (active, Ya, Ma, Wa, Za, reg, s, G)
             )
         Hd = Ma * s * (1.0 - s)  # (n, Ba) curvature of each row's loss
-        prec = 1.0 / (X2.T @ Hd + pen * la + 1e-10)
-        # Preconditioned CG on H D = -G, stopping each column at a loose residual.
+        prec = 1.0 / torch.addmm(reg + 1e-10, X2.T, Hd)
+        # Preconditioned CG on H D = -G, each column stopping at a loose residual (the
+        # principal-axes basis makes the diagonal preconditioner exact at W = 0).
         D = torch.zeros_like(G)
         R = -G
         Zr = prec * R
         P = Zr
         rz = (R * Zr).sum(0)
         gn = G.norm(dim=0)
-        target = torch.minimum(torch.full_like(gn, 0.5), gn.sqrt()) * gn
-        done = torch.zeros_like(gn, dtype=torch.bool)
+        target = torch.clamp(gn.sqrt(), max=0.5) * gn
         for _ in range(cg_iters):
-            HP = X.T @ (Hd * (X @ P)) + pen * la * P
-            alpha = torch.where(done, 0.0, rz / (P * HP).sum(0).clamp_min(_TINY))
-            D = D + alpha * P
-            R = R - alpha * HP
-            done = done | (R.norm(dim=0) <= target)
-            if done.all():
+            HP = torch.addmm(reg * P, X.T, Hd * (X @ P))
+            alpha = rz / (P * HP).sum(0).clamp_min(_TINY)
+            D.add_(alpha * P)
+            R.sub_(alpha * HP)
+            rn = R.norm(dim=0)
+            if bool((rn <= target).all()):
                 break
             Zr = prec * R
             rz_new = (R * Zr).sum(0)
@@ -176,12 +184,12 @@ def _newton_logistic(X, Y, M, lam, *, max_iter, tol, cg_iters=25):
         D = torch.where(slope < 0, D, -prec * G)  # fall back to a scaled gradient step
         slope = (G * D).sum(0)
         XD = X @ D
-        f0 = objective(Za, Wa, Ya, Ma, la)
+        f0 = objective(Za, Wa, Ya, Ma, reg)
         step = torch.ones_like(f0)
         for _ in range(30):  # Armijo backtracking, per column
             Zn, Wn = Za + step * XD, Wa + step * D
-            ok = objective(Zn, Wn, Ya, Ma, la) <= f0 + 1e-4 * step * slope
-            if ok.all():
+            ok = objective(Zn, Wn, Ya, Ma, reg) <= f0 + 1e-4 * step * slope
+            if bool(ok.all()):
                 break
             step = torch.where(ok, step, 0.5 * step)
         W[:, active] = Wn
@@ -189,29 +197,41 @@ def _newton_logistic(X, Y, M, lam, *, max_iter, tol, cg_iters=25):
     return W, n_iter
 
 
-def _fit_logistic_layer(Xs, Ypm, masks, Cs, *, max_iter, tol):
+def _fit_logistic_layer(Xs, Ypm, fold_train, Cs, *, max_iter, tol):
     """Batched logistic fits for one layer; Xs standardised (n, F), Ypm (n, T) ±1.
 
-    Returns (W (F, T, nC, K+1), b (T, nC, K+1), Newton iterations) in standardised units;
-    fold K is the refit on all rows.
+    Every (target, C, fold) is solved at once; then each target is refitted on all rows
+    at its chosen C. Returns (fold weights W (F, T, nC, K), fold intercepts b (T, nC, K),
+    refit function(best (T,)) -> (coef (T, F), intercept (T,)), Newton iterations).
     """
     n, n_feat = Xs.shape
-    T, nC, K1 = Ypm.shape[1], len(Cs), masks.shape[0]
+    T, nC, K = Ypm.shape[1], len(Cs), fold_train.shape[0]
     X = torch.as_tensor(Xs, dtype=torch.float64)
     U, S, Vh = torch.linalg.svd(X, full_matrices=False)
     keep = S > S.max().clamp_min(_TINY) * 1e-10  # principal axes; null directions stay at 0
     Xr = torch.cat([U[:, keep] * S[keep], X.new_ones(n, 1)], dim=1)  # (n, r+1)
     V = Vh[keep].T  # (F, r)
-    # Column b = ((t * nC) + c) * K1 + k.
-    Y = torch.as_tensor(Ypm, dtype=torch.float64)[:, :, None, None].expand(n, T, nC, K1)
-    M = torch.as_tensor(masks.T, dtype=torch.float64)[:, None, None, :].expand(n, T, nC, K1)
-    lam = (1.0 / torch.as_tensor(Cs, dtype=torch.float64))[None, :, None].expand(T, nC, K1)
-    Wr, n_iter = _newton_logistic(
-        Xr, Y.reshape(n, -1), M.reshape(n, -1), lam.reshape(-1), max_iter=max_iter, tol=tol
-    )
-    W = (V @ Wr[:-1]).reshape(n_feat, T, nC, K1)
-    b = Wr[-1].reshape(T, nC, K1)
-    return W.numpy(), b.numpy(), n_iter
+    Yt = torch.as_tensor(Ypm, dtype=torch.float64)
+    Cs_t = torch.as_tensor(Cs, dtype=torch.float64)
+    # Column b = ((t * nC) + c) * K + k.
+    Y = Yt[:, :, None, None].expand(n, T, nC, K).reshape(n, -1)
+    M = torch.as_tensor(fold_train.T, dtype=torch.float64)[:, None, None, :]
+    M = M.expand(n, T, nC, K).reshape(n, -1)
+    lam = (1.0 / Cs_t)[None, :, None].expand(T, nC, K).reshape(-1)
+    Wr, n_iter = _newton_logistic(Xr, Y, M, lam, max_iter=max_iter, tol=tol)
+    Wr = Wr.reshape(-1, T, nC, K)
+
+    def refit(best):
+        # Warm start from the mean of the fold solutions at the chosen C.
+        idx = torch.as_tensor(best)
+        W0 = Wr[:, torch.arange(T), idx].mean(-1)  # (r+1, T)
+        Wf, it = _newton_logistic(
+            Xr, Yt, torch.ones_like(Yt), 1.0 / Cs_t[idx], max_iter=max_iter, tol=tol, W0=W0
+        )
+        return (V @ Wf[:-1]).T.numpy(), Wf[-1].numpy(), it
+
+    W = torch.einsum("fr,rtck->ftck", V, Wr[:-1])
+    return W.numpy(), Wr[-1].numpy(), refit, n_iter
 
 
 def _fit_ridge_layer(Xs, Yr, masks, Cs):
@@ -237,25 +257,26 @@ def _r2(y, pred, centre):
     return 1.0 - ((y - pred) ** 2).sum(0) / np.maximum(sst, _TINY)
 
 
-def fit_layer(X, Y, kinds, fold_test, Cs, *, max_iter=50, tol=1e-6):
-    """Fit every target of one layer with C chosen by CV; returns standardisation and fits.
+def fit_layer(X, Y, kinds, fold_test, Cs, *, max_iter=100, tol=1e-4):
+    """Fit every target of one layer with C chosen by K-fold CV, then refit on all rows.
 
     X (n, F) raw training rows, Y (n, T) numeric, `fold_test` (K, n) bool. Returns a dict
     with `coef` (T, F) and `intercept` (T,) in input units, `C` (T,), `cv_scores` (T,)
-    and `n_iter` (Newton iterations used).
+    and `n_iter` (Newton iterations of the logistic solves; 0 if all targets are ridge).
     """
     Cs = np.sort(np.asarray(Cs, dtype=np.float64))
     if Cs.ndim != 1 or len(Cs) == 0 or np.any(Cs <= 0):
         raise ValueError(f"Cs must be a non-empty list of positive numbers, got {Cs!r}.")
     mean, scale = _standardise(X)
     Xs = (X - mean) / scale
-    K = fold_test.shape[0]
-    masks = np.concatenate([~fold_test, np.ones((1, X.shape[0]), bool)])  # train rows per fold
-    T = Y.shape[1]
-    coef = np.zeros((T, X.shape[1]))
-    intercept = np.zeros(T)
-    best_C, cv_scores = np.zeros(T), np.zeros(T)
-    n_iter = 0  # Newton iterations of the logistic solve (ridge is closed form)
+    K, T = fold_test.shape[0], Y.shape[1]
+    out = {
+        "coef": np.zeros((T, X.shape[1])),
+        "intercept": np.zeros(T),
+        "C": np.zeros(T),
+        "cv_scores": np.zeros(T),
+        "n_iter": 0,
+    }
     for kind in ("logistic", "ridge"):
         cols = [t for t in range(T) if kinds[t] == kind]
         if not cols:
@@ -263,9 +284,12 @@ def fit_layer(X, Y, kinds, fold_test, Cs, *, max_iter=50, tol=1e-6):
         Yk = Y[:, cols].astype(np.float64)
         if kind == "logistic":
             Ypm = np.where(Yk == Yk.max(0), 1.0, -1.0)  # the larger value is the positive class
-            W, b, n_iter = _fit_logistic_layer(Xs, Ypm, masks, Cs, max_iter=max_iter, tol=tol)
-        else:
-            W, b = _fit_ridge_layer(Xs, Yk, masks, Cs)
+            W, b, refit, n_iter = _fit_logistic_layer(
+                Xs, Ypm, ~fold_test, Cs, max_iter=max_iter, tol=tol
+            )
+        else:  # the refit on all rows is one more closed-form "fold"
+            all_rows = np.ones((1, X.shape[0]), dtype=bool)
+            W, b = _fit_ridge_layer(Xs, Yk, np.concatenate([~fold_test, all_rows]), Cs)
         fold_scores = np.zeros((len(cols), len(Cs), K))
         for k in range(K):
             rows = fold_test[k]
@@ -273,23 +297,21 @@ def fit_layer(X, Y, kinds, fold_test, Cs, *, max_iter=50, tol=1e-6):
             if kind == "logistic":
                 fold_scores[..., k] = ((dec > 0) == (Ypm[rows][:, :, None] > 0)).mean(0)
             else:
-                ytr = Yk[masks[k]].mean(0)[:, None]
+                centre = Yk[~rows].mean(0)
                 for c in range(len(Cs)):
-                    fold_scores[:, c, k] = _r2(Yk[rows], dec[:, :, c], ytr[:, 0])
+                    fold_scores[:, c, k] = _r2(Yk[rows], dec[:, :, c], centre)
         mean_cv = fold_scores.mean(-1)  # (T_k, nC)
         best = mean_cv.argmax(1)  # first maximum: the smallest C among ties
         idx = np.arange(len(cols))
-        w_std = W[:, idx, best, K].T  # (T_k, F) in standardised units
-        coef[cols] = w_std / scale
-        intercept[cols] = b[idx, best, K] - w_std @ (mean / scale)
-        best_C[cols], cv_scores[cols] = Cs[best], mean_cv[idx, best]
-    return {
-        "coef": coef,
-        "intercept": intercept,
-        "C": best_C,
-        "cv_scores": cv_scores,
-        "n_iter": n_iter,
-    }
+        if kind == "logistic":
+            w_std, b_std, refit_iter = refit(best)
+            out["n_iter"] = max(n_iter, refit_iter)
+        else:
+            w_std, b_std = W[:, idx, best, K].T, b[idx, best, K]  # (T_k, F), (T_k,)
+        out["coef"][cols] = w_std / scale
+        out["intercept"][cols] = b_std - w_std @ (mean / scale)
+        out["C"][cols], out["cv_scores"][cols] = Cs[best], mean_cv[idx, best]
+    return out
 
 
 # ----------------------------------------------------------------------------- public sweep
@@ -322,8 +344,8 @@ def fit_linear_probes(
     cv: int = 5,
     seed: int = 0,
     groups=None,
-    max_iter: int = 50,
-    tol: float = 1e-6,
+    max_iter: int = 100,
+    tol: float = 1e-4,
 ) -> ProbeResults:
     """Fit linear probes for every (layer, target) at once and score them on `test_idx`.
 
@@ -495,7 +517,7 @@ class LinearProbe(_ProbeBase):
     kinds_, classes_ (per logistic column; an array when y is 1-D).
     """
 
-    def __init__(self, kind="auto", Cs=DEFAULT_CS, cv=5, max_iter=50, tol=1e-6, random_state=0):
+    def __init__(self, kind="auto", Cs=DEFAULT_CS, cv=5, max_iter=100, tol=1e-4, random_state=0):
         self.kind = kind
         self.Cs = Cs
         self.cv = cv
