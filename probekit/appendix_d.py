@@ -183,7 +183,7 @@ def plot_appendix_d(curves: Mapping[int, Mapping[int, Curve]], path: str | Path)
             bbox=[0.15, -0.55, 0.7, 0.33],
         )
     axes[0][0].set_ylabel("identification error (ours, THEORY.md §6)")
-    axes[0][0].legend(fontsize=8, loc="upper right")
+    axes[0][0].legend(fontsize=8, loc="lower left")
     fig.suptitle("Identification error vs iterations (Appendix D of Zhang et al., 2025)")
     fig.text(0.5, 0.01, SCALE_NOTE, ha="center", fontsize=8, wrap=True)
     fig.subplots_adjust(bottom=0.36, top=0.86, wspace=0.45)

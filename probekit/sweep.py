@@ -381,6 +381,7 @@ class SweepResult:
     failures: dict[str, str] = field(default_factory=dict)
     rows: list[dict] = field(default_factory=list)
     figure: Path | None = None
+    appendix_d: dict | None = None  # the figure's table and trends, when drawn
 
 
 def _config_digest(spec: SweepSpec) -> str:
@@ -461,7 +462,8 @@ def run_sweep(
     if figure and wants_figure(spec, points):
         from probekit.appendix_d import write_appendix_d
 
-        result.figure = write_appendix_d(out, [out / p.name for p in points])["png"]
+        result.appendix_d = write_appendix_d(out, [out / p.name for p in points])
+        result.figure = result.appendix_d["png"]
     return result
 
 
@@ -507,50 +509,37 @@ def _read_metrics(run_dir: Path) -> list[dict]:
     return rows
 
 
-def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = None) -> list[dict]:
-    """(source, metric, value, detail) records of one finished point: training, probe, theory, verdict."""
+def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = None) -> dict:
+    """{metric: value} of one finished point: last evaluation, best probe layer, theory, verdict.
+
+    Text values (the probe's best site, the theory's and the verdict's reasons) are metrics
+    of their own, so the table stays one row per point × metric with no ragged columns."""
     from probekit.theory import predict
     from probekit.verdict import verdict
 
-    records = []
+    out: dict[str, Any] = {}
     last = (_read_metrics(run_dir) or [{}])[-1]
     for name, key in TRAIN_METRICS.items():
         if key in last:
-            records.append({"source": "train", "metric": name, "value": _number(last[key])})
+            out[name] = _number(last[key])
     best = None
     summary_path = run_dir / "probe" / "summary.json"
     if summary_path.is_file():
-        summary = json.loads(summary_path.read_text())
-        probes = summary.get("best_layer") or {}
+        probes = json.loads(summary_path.read_text()).get("best_layer") or {}
         kind = "linear" if "linear" in probes else next(iter(probes), None)
         best = probes.get(kind) if kind else None
-        for name in PROBE_METRICS if best else ():
-            if name in best:
-                records.append(
-                    {
-                        "source": "probe",
-                        "metric": f"probe.{name}",
-                        "value": _number(best[name]),
-                        "detail": f"{kind} probe, best site {best.get('site')}",
-                    }
-                )
+        if best:
+            out["probe.kind"], out["probe.site"] = kind, best.get("site")
+            out.update({f"probe.{m}": _number(best[m]) for m in PROBE_METRICS if m in best})
     key = json.dumps([cfg.world.to_dict(), cfg.tasks.to_dict()], sort_keys=True, default=str)
     cache = {} if cache is None else cache
     if key not in cache:
         cache[key] = predict(cfg)
     prediction = cache[key]
-    n_star = prediction.get("threshold", {}).get("n_star_exact") or prediction.get(
-        "threshold", {}
-    ).get("n_star")
-    records.append(
-        {
-            "source": "theory",
-            "metric": "theory.expected_recovery",
-            "value": prediction["expected_recovery"],
-            "detail": prediction.get("reason"),
-        }
-    )
-    records.append({"source": "theory", "metric": "theory.n_star", "value": _number(n_star)})
+    threshold = prediction.get("threshold") or {}
+    out["theory.expected_recovery"] = prediction["expected_recovery"]
+    out["theory.reason"] = prediction.get("reason")
+    out["theory.n_star"] = _number(threshold.get("n_star_exact") or threshold.get("n_star"))
     measured = {
         "task_acc": _number(last.get("eval_acc")),
         "probe_acc_z": best and best.get("acc_z"),
@@ -560,14 +549,14 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
         "mcc": best and best.get("mcc"),
     }
     if all(measured[k] is not None for k in ("task_acc", "probe_acc_z", "probe_acc_recoding")):
+        note = ""
         if measured["probe_acc_random_init"] is None:
             # without the random-init control the recoding control is the only baseline
             measured["probe_acc_random_init"] = measured["probe_acc_recoding"]
+            note = " (no random-init control: the recoding control stands in for it)"
         v = verdict(prediction, measured)
-        records.append(
-            {"source": "verdict", "metric": "verdict", "value": v["verdict"], "detail": v["reason"]}
-        )
-    return records
+        out["verdict"], out["verdict.reason"] = v["verdict"], v["reason"] + note
+    return out
 
 
 def write_results(
@@ -590,13 +579,12 @@ def write_results(
         status = "failed" if point.name in failures else point_status(run_dir, probe)
         base = {"sweep": spec.name, "point": point.name}
         base.update({k: point.overrides.get(k) for k in columns})
-        records = [{"source": "sweep", "metric": "status", "value": status}]
+        values: dict[str, Any] = {"status": status}
         if failures.get(point.name):
-            records[0]["detail"] = failures[point.name]
+            values["error"] = failures[point.name]
         if (run_dir / "final").is_dir():
-            records += point_metrics(run_dir, configs[point.name], cache)
-        for record in records:
-            rows.append({**base, "detail": None, **record})
+            values.update(point_metrics(run_dir, configs[point.name], cache))
+        rows.extend({**base, "metric": m, "value": v} for m, v in values.items())
     atomic_write_text(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     return rows
 
@@ -640,6 +628,35 @@ def _display(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+SUMMARY_COLUMNS = (
+    "task_acc",
+    "probe_acc_z",
+    "identification_error",
+    "probe.acc_z",
+    "probe.acc_recoding",
+    "verdict",
+)
+
+
+def summary_table(rows: Iterable[Mapping]) -> str:
+    """A Markdown table, one line per point, of the headline numbers of a results table."""
+    table: dict[str, dict] = {}
+    for row in rows:
+        table.setdefault(row["point"], {})[row["metric"]] = row["value"]
+    header = ["point", "status", *SUMMARY_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for point, values in table.items():
+        cells = [point] + [_cell(values.get(c)) for c in header[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None else str(value)
 
 
 def describe(spec: SweepSpec, out: str | Path, points: Sequence[Point]) -> str:

@@ -220,6 +220,7 @@ def test_sweep_runs_resumes_and_writes_one_row_per_point_and_metric(tmp_path):
     assert info["blocks"] == [[{"keys": ["tasks.n"], "values": [[2], [4]]}]]
 
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
+    assert {tuple(r) for r in rows} == {("sweep", "point", "tasks.n", "metric", "value")}
     by_point = {name: [r for r in rows if r["point"] == name] for name in names}
     for name, n in zip(names, (2, 4), strict=True):
         metrics = [r["metric"] for r in by_point[name]]
@@ -267,6 +268,10 @@ def test_a_failing_point_is_recorded_and_the_others_run(tmp_path):
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     status = {r["point"]: r["value"] for r in rows if r["metric"] == "status"}
     assert status == {"tasks.n=2": "failed", "tasks.n=4": "done"}
+    errors = [r for r in rows if r["metric"] == "error"]
+    assert [(r["point"], r["value"]) for r in errors] == [
+        ("tasks.n=2", "RuntimeError: out of memory")
+    ]
 
 
 def test_cli_dry_run_print_commands_and_bad_only(tmp_path, capsys):

@@ -49,6 +49,7 @@ def run(args: argparse.Namespace) -> int:
         parse_only,
         run_sweep,
         select,
+        summary_table,
         validate,
     )
 
@@ -80,6 +81,11 @@ def run(args: argparse.Namespace) -> int:
     except SweepError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    print(summary_table(result.rows))
+    if result.appendix_d:
+        from probekit.appendix_d import format_table
+
+        print(format_table(result.appendix_d["table"]))
     summary = {
         "out": str(out),
         "points": len(points),
