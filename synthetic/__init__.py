@@ -16,7 +16,8 @@ from synthetic.fourier import (
 )
 from synthetic.observation import OBSERVATION_MAPS, ObservationMap, build_observation
 from synthetic.registry import Registry, UnknownNameError
-from synthetic.tasks import TASK_FAMILIES, TaskSet, TaskSpec
+from synthetic.task_families import TASK_FAMILIES
+from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.world import REDUNDANCY, World, WorldSpec
 
 __all__ = [

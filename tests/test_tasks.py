@@ -6,7 +6,8 @@ import pytest
 from synthetic.bits import character, cube
 from synthetic.fourier import degree
 from synthetic.registry import UnknownNameError
-from synthetic.tasks import TASK_FAMILIES, TaskSet, TaskSpec
+from synthetic.task_families import TASK_FAMILIES
+from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.world import World, WorldSpec
 
 
