@@ -337,3 +337,22 @@ def test_appendix_d_curves_table_and_figure_from_known_metrics(tmp_path):
     assert saved["table"][0]["ours_final"] == pytest.approx(0.8)
     assert "unpublished" in saved["note"]  # the note says the scales differ
     assert "Compare trends" in saved["note"]
+
+
+def test_a_sweep_directory_refuses_a_different_base_config(tmp_path):
+    out = tmp_path / "out"
+
+    def train_fn(cfg, run_dir):
+        Path(run_dir, "final").mkdir(parents=True)
+
+    first = _sweep_file(tmp_path, grid={"tasks.n": [2]}, probe=False)
+    run_sweep(load_sweep(first), out, train_fn=train_fn, progress=False, figure=False)
+    changed = _sweep_file(
+        tmp_path, grid={"tasks.n": [2, 3]}, probe=False, overrides={"train.lr": 0.01}
+    )
+    with pytest.raises(SweepError, match="different base config"):
+        run_sweep(load_sweep(changed), out, train_fn=train_fn, progress=False, figure=False)
+    # a grid that only grows is the same sweep: the old point is kept, the new one runs
+    grown = _sweep_file(tmp_path, grid={"tasks.n": [2, 3]}, probe=False)
+    result = run_sweep(load_sweep(grown), out, train_fn=train_fn, progress=False, figure=False)
+    assert result.ran == ["tasks.n=3"] and result.statuses["tasks.n=2"] == "done"
