@@ -6,10 +6,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 
+import probekit.probe_inputs as probe_inputs
 import probekit.probing as probing
 from probekit.config import ExperimentConfig, ProbeConfig, load_experiment
 from probekit.models import build_model
-from probekit.probing import ProbeInputs, probe_checkpoint, probe_sweep, summarize
+from probekit.probe_inputs import ProbeInputs
+from probekit.probe_summary import summarize
+from probekit.probe_sweep import probe_sweep
+from probekit.probing import probe_checkpoint
 from synthetic.bits import cube
 from synthetic.tokenizer import build_tokenizer
 
@@ -111,7 +115,7 @@ def test_degree_two_characters_are_linear_only_where_products_are_represented():
     pairs = np.stack([z[:, i] * z[:, j] for i, j in combinations(range(6), 2)], 1)
     inputs = ProbeInputs(
         feed={},
-        families=probing._synthetic_families({"z": z, "x": z}, z_pairs=True),
+        families=probe_inputs._synthetic_families({"z": z, "x": z}, z_pairs=True),
         split_key=z,
         input_rep=z,
         primary="z",

@@ -1,0 +1,195 @@
+"""Probe inputs: what a probe sweep reads, as `ProbeInputs` (model feed + target families).
+
+They come from one of three sources: regenerated from a checkpoint's
+`probekit_spec.json` (`inputs_from_spec`, the whole cube for small d), read from a
+`probekit generate` directory (`inputs_from_dataset`), or taken from any labelled text
+dataset saved with `save_to_disk` (`inputs_from_text`, label columns become the `user`
+family). Each also carries the key of distinct inputs the train/test split groups by
+and the raw-input representation used by the `input` control.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+
+from probekit.config import ProbeConfig
+
+
+@dataclass
+class ProbeInputs:
+    """What a sweep probes: the model feed, target families and the key of distinct inputs."""
+
+    feed: dict[str, np.ndarray]
+    families: dict[str, tuple[list[str], np.ndarray]]
+    split_key: np.ndarray
+    input_rep: np.ndarray | None
+    primary: str  # the family the headline numbers are about: z, else user
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def n(self) -> int:
+        return len(self.split_key)
+
+
+def _synthetic_families(cols: Mapping[str, np.ndarray], z_pairs: bool) -> dict:
+    z, x = np.asarray(cols["z"]), np.asarray(cols["x"])
+    fam = {
+        "z": ([f"z{i}" for i in range(z.shape[1])], z.astype(np.float64)),
+        "x": ([f"x{i}" for i in range(x.shape[1])], x.astype(np.float64)),
+    }
+    if "targets" in cols:
+        t = np.asarray(cols["targets"], dtype=np.float64)
+        fam["tasks"] = ([f"t{i}" for i in range(t.shape[1])], t)
+    if z_pairs and z.shape[1] >= 2:
+        pairs = list(combinations(range(z.shape[1]), 2))
+        fam["z_pairs"] = (
+            [f"z{i}*z{j}" for i, j in pairs],
+            np.stack([z[:, i] * z[:, j] for i, j in pairs], 1).astype(np.float64),
+        )
+    return fam
+
+
+def _synthetic_inputs(cols: Mapping[str, np.ndarray], cfg: ProbeConfig, meta: dict) -> ProbeInputs:
+    x = np.asarray(cols["x"])
+    feed = {"x": x.astype(np.float32)}
+    if "input_ids" in cols:
+        feed["input_ids"] = np.asarray(cols["input_ids"], dtype=np.int64)
+    return ProbeInputs(
+        feed, _synthetic_families(cols, cfg.z_pairs), x, x.astype(np.float32), "z", meta
+    )
+
+
+def inputs_from_spec(spec: Mapping, cfg: ProbeConfig) -> ProbeInputs:
+    """Regenerate world, tasks and probe inputs from a checkpoint's `probekit_spec.json`."""
+    from synthetic.dataset import DataSpec
+    from synthetic.sequences import encode_examples
+    from synthetic.tasks import TaskSet, TaskSpec
+    from synthetic.world import World, WorldSpec
+
+    exp = spec.get("experiment") if isinstance(spec, Mapping) else None
+    if not exp:
+        raise ValueError(
+            "The checkpoint has no probekit_spec.json with an 'experiment' section, so its "
+            "world cannot be regenerated; pass --data DIR or --text-dataset DIR."
+        )
+    world = World(WorldSpec.from_dict(exp["world"]))
+    if spec.get("tasks_polynomials"):  # the explicit tasks survive changes to task sampling
+        tasks = TaskSet.from_dict(spec["tasks_polynomials"])
+    else:
+        tasks = TaskSet.from_spec(TaskSpec.from_dict(exp["tasks"]), world)
+    data = DataSpec.from_dict(exp["data"])
+    rng = np.random.default_rng([cfg.seed, 7])
+    on_cube = world.d <= cfg.max_cube_d
+    z = world.cube() if on_cube else world.sample(cfg.n_examples, rng)[0]
+    cols = encode_examples(world, tasks, z, data, rng)
+    meta = {"source": "spec", "d": world.d, "m": world.m, "n_tasks": tasks.n, "cube": on_cube}
+    return _synthetic_inputs(cols, cfg, meta)
+
+
+def inputs_from_dataset(
+    path: str | Path, cfg: ProbeConfig, split: str | None = None
+) -> ProbeInputs:
+    """Probe inputs from a `probekit generate` directory (its probe split by default)."""
+    from synthetic.dataset import load_dataset_dir
+
+    dsdict, gen, _ = load_dataset_dir(path)
+    split = split or next((s for s in ("probe", "validation", "train") if s in dsdict), None)
+    if split not in dsdict:
+        raise ValueError(f"Split {split!r} is not in {path}. Available: {', '.join(dsdict)}")
+    ds = dsdict[split].with_format("numpy")
+    cols = {c: np.asarray(ds[c][:]) for c in ds.column_names}
+    meta = {"source": "dataset", "path": str(path), "split": split, "d": gen.world.d}
+    return _synthetic_inputs(cols, cfg, meta)
+
+
+def _label_family(columns: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
+    """Binary columns stay one target, multi-class ones become one-vs-rest, numeric many-valued ones ridge."""
+    names, out = [], []
+    for name, col in columns.items():
+        col = np.asarray(col)
+        values = np.unique(col)
+        if len(values) < 2:
+            raise ValueError(
+                f"Label column {name!r} has a single class ({values[0]!r} everywhere); a probe "
+                "cannot be trained on it. Drop it from --label-columns."
+            )
+        numeric = np.issubdtype(col.dtype, np.number)
+        if len(values) == 2:
+            names.append(name)
+            out.append(np.where(col == values[1], 1.0, -1.0))
+        elif numeric and (col.dtype.kind == "f" or len(values) > 20):
+            names.append(name)
+            out.append(col.astype(np.float64))
+        else:
+            for v in values:
+                names.append(f"{name}={v}")
+                out.append(np.where(col == v, 1.0, -1.0))
+    return names, np.stack(out, axis=1)
+
+
+def inputs_from_text(
+    path: str | Path,
+    tokenizer,
+    *,
+    text_column: str = "text",
+    label_columns: Sequence[str] = (),
+    split: str | None = None,
+    max_length: int | None = None,
+) -> ProbeInputs:
+    """Probe inputs from a `datasets` dataset saved with `save_to_disk` (text + label columns)."""
+    import datasets
+
+    ds = datasets.load_from_disk(str(path))
+    if isinstance(ds, datasets.DatasetDict):
+        split = split or next((s for s in ("test", "validation", "train") if s in ds), list(ds)[0])
+        if split not in ds:
+            raise ValueError(f"Split {split!r} is not in {path}. Available: {', '.join(ds)}")
+        ds = ds[split]
+    missing = [c for c in [text_column, *label_columns] if c not in ds.column_names]
+    if missing:
+        raise ValueError(
+            f"Column(s) {', '.join(map(repr, missing))} not in the dataset at {path}. "
+            f"Existing columns: {', '.join(ds.column_names)}."
+        )
+    if not label_columns:
+        raise ValueError(
+            f"Name the label columns to probe, e.g. --label-columns "
+            f"{','.join(c for c in ds.column_names if c != text_column)}."
+        )
+    if tokenizer is None:
+        raise ValueError("The checkpoint has no tokenizer files; a text dataset cannot be encoded.")
+    names, labels = _label_family({c: np.asarray(ds[c]) for c in label_columns})
+    if tokenizer.pad_token is None:  # GPT-2 style tokenizers: padding is masked out anyway
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    enc = tokenizer(
+        list(ds[text_column]),
+        padding=True,
+        truncation=max_length is not None,
+        max_length=max_length,
+        return_tensors="np",
+    )
+    ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+    key = np.where(mask > 0, ids, -1)  # equal texts give equal keys whatever the padding
+    vocab = len(tokenizer)
+    rows = np.repeat(np.arange(len(ids)), ids.shape[1])
+    bag = np.zeros((len(ids), vocab), np.float32)
+    np.add.at(bag, (rows, ids.reshape(-1)), mask.reshape(-1))
+    meta = {
+        "source": "text",
+        "path": str(path),
+        "text_column": text_column,
+        "label_columns": list(label_columns),
+    }
+    return ProbeInputs(
+        {"input_ids": ids, "attention_mask": mask},
+        {"user": (names, labels)},
+        key,
+        bag,
+        "user",
+        meta,
+    )
