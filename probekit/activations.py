@@ -7,16 +7,11 @@ site, `layer.L`, is taken after the final normalisation for GPT-2 (`ln_f`) and L
 (`norm`), because transformers replaces the last captured state by
 `last_hidden_state`; BERT (post-LN inside each block) and the MLP have no final norm.
 
-Positions pick one vector per example from a (B, T, H) state by token role:
-
-- `sep`: the first separator token after x (the last attended token when the
-  tokenizer has no separator, e.g. GPT-2 on plain text);
-- `last_x`: the last x token (x = the non-special tokens before the first separator);
-- `mean_x`: the mean over the x tokens;
-- `cls`: the first attended token (CLS for BERT, BOS for the synthetic decoders);
-- `index:K`: token K (K < 0 counts back from the last attended token).
-
-The MLP has no tokens: its states are already (B, H) and the position is `none`.
+Positions pick one vector per example from a (B, T, H) state by token role (`sep`,
+`last_x`, `mean_x`, `cls`, `index:K`; defined in `probekit.positions`). The MLP has no
+tokens: its states are already (B, H) and the position is `none`. A model given as a
+path is loaded by `probekit.checkpoints`. The public names of those two modules can
+also be imported from here.
 
 Extraction is batched, gradient-free and streams each site into a memory-mapped
 `.npy` under `cache_dir/<key>/`, where the key hashes the model weights, the inputs,
@@ -38,9 +33,40 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from probekit.checkpoints import Checkpoint, checkpoint_dir, load_checkpoint, random_init_copy
 from probekit.models.factory import hidden_state_name
+from probekit.positions import (
+    ROLE_POSITIONS,
+    TokenRoles,
+    parse_position,
+    token_roles,
+    tokenizer_roles,
+)
 
-ROLE_POSITIONS = ("sep", "last_x", "mean_x", "cls")
+__all__ = [
+    "CACHE_VERSION",
+    "NO_POSITION",
+    "ROLE_POSITIONS",
+    "Activations",
+    "Checkpoint",
+    "TokenRoles",
+    "check_inputs",
+    "check_sites",
+    "checkpoint_dir",
+    "data_fingerprint",
+    "default_device",
+    "extract_activations",
+    "is_token_model",
+    "load_checkpoint",
+    "model_fingerprint",
+    "parse_position",
+    "random_init_copy",
+    "site_name",
+    "site_names",
+    "token_roles",
+    "tokenizer_roles",
+]
+
 NO_POSITION = "none"
 CACHE_VERSION = 1
 
@@ -75,155 +101,6 @@ def check_sites(sites: Sequence[str] | None, available: Sequence[str]) -> list[s
     if not sites:
         raise ValueError(f"No sites requested; choose among {', '.join(available)}.")
     return list(dict.fromkeys(sites))
-
-
-def parse_position(position: str) -> tuple[str, int | None]:
-    """('sep'|'last_x'|'mean_x'|'cls', None) or ('index', K) from a position string."""
-    if position in ROLE_POSITIONS:
-        return position, None
-    if isinstance(position, str) and position.startswith("index:"):
-        try:
-            return "index", int(position.split(":", 1)[1])
-        except ValueError:
-            pass
-    raise ValueError(
-        f"Unknown position {position!r}. Use one of {', '.join(ROLE_POSITIONS)} or 'index:K' "
-        "(e.g. index:5, or index:-1 for the last attended token)."
-    )
-
-
-# --------------------------------------------------------------------------- token roles
-
-
-@dataclass(frozen=True)
-class TokenRoles:
-    """Token indices by role for every example (right or left padding both work)."""
-
-    sep: np.ndarray  # (N,) the first separator after x, else the last attended token
-    cls: np.ndarray  # (N,) the first attended token
-    last: np.ndarray  # (N,) the last attended token
-    x_mask: np.ndarray  # (N, T) bool, the x tokens
-
-    @property
-    def last_x(self) -> np.ndarray:
-        """(N,) the last x token."""
-        T = self.x_mask.shape[1]
-        return T - 1 - np.argmax(self.x_mask[:, ::-1], axis=1)
-
-    def index(self, k: int) -> np.ndarray:
-        """(N,) token k, counted from the first attended token (or back from the last if k < 0)."""
-        pos = self.cls + k if k >= 0 else self.last + 1 + k
-        if np.any(pos < self.cls) or np.any(pos > self.last):
-            shortest = int((self.last - self.cls).min()) + 1
-            raise ValueError(
-                f"Position index:{k} falls outside some sequences (the shortest has {shortest} "
-                f"attended tokens); use an index in [-{shortest}, {shortest - 1}]."
-            )
-        return pos
-
-
-def token_roles(
-    input_ids: np.ndarray,
-    attention_mask: np.ndarray | None = None,
-    *,
-    special_ids: Sequence[int] = (),
-    sep_id: int | None = None,
-) -> TokenRoles:
-    """Find SEP, CLS and the x tokens of each row from the ids and the special-token ids."""
-    ids = np.asarray(input_ids)
-    if ids.ndim != 2 or ids.shape[1] == 0:
-        raise ValueError(f"input_ids must be (N, T) with T > 0, got shape {ids.shape}.")
-    attended = (
-        np.ones(ids.shape, bool) if attention_mask is None else np.asarray(attention_mask) > 0
-    )
-    if not attended.any(axis=1).all():
-        raise ValueError("Some rows have an all-zero attention_mask; drop empty examples.")
-    T = ids.shape[1]
-    cols = np.arange(T)
-    first = np.argmax(attended, axis=1)
-    last = T - 1 - np.argmax(attended[:, ::-1], axis=1)
-    sep = last.copy()
-    before_sep = attended.copy()
-    if sep_id is not None:
-        is_sep = (ids == sep_id) & attended
-        has = is_sep.any(axis=1)
-        sep = np.where(has, np.argmax(is_sep, axis=1), last)
-        before_sep &= np.where(has[:, None], cols[None, :] < sep[:, None], True)
-    special = np.isin(ids, np.asarray(list(special_ids), dtype=ids.dtype))
-    x_mask = before_sep & ~special
-    if not x_mask.any(axis=1).all():
-        row = int(np.flatnonzero(~x_mask.any(axis=1))[0])
-        raise ValueError(
-            f"Row {row} has no x tokens (every attended token before the separator is special); "
-            "the positions last_x and mean_x need at least one."
-        )
-    return TokenRoles(sep=sep, cls=first, last=last, x_mask=x_mask)
-
-
-def tokenizer_roles(tokenizer, input_ids, attention_mask=None) -> TokenRoles:
-    """`token_roles` with the special tokens and separator of a HF tokenizer."""
-    return token_roles(
-        input_ids,
-        attention_mask,
-        special_ids=tokenizer.all_special_ids,
-        sep_id=tokenizer.sep_token_id,
-    )
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-@dataclass
-class Checkpoint:
-    """A loaded checkpoint: the model, its tokenizer (if saved) and its probekit spec (if any)."""
-
-    model: object
-    tokenizer: object | None
-    spec: dict | None
-    path: Path | None
-
-
-def checkpoint_dir(name_or_path: str | Path, revision: str | None = None) -> Path:
-    """A run directory (-> its final/), a model directory, or a Hub repo id, as a local directory."""
-    path = Path(name_or_path).expanduser()
-    if (path / "final" / "config.json").exists():
-        return path / "final"
-    if (path / "config.json").exists():
-        return path
-    if path.is_dir():
-        raise FileNotFoundError(
-            f"{path} holds neither config.json nor final/config.json; pass a run directory, "
-            "its final/ directory, or any save_pretrained output."
-        )
-    from probekit.hub import resolve_checkpoint
-
-    return checkpoint_dir(resolve_checkpoint(name_or_path, revision=revision))
-
-
-def load_checkpoint(name_or_path: str | Path, revision: str | None = None) -> Checkpoint:
-    """Load model, tokenizer and `probekit_spec.json` from a run/final/Hub checkpoint."""
-    from transformers import AutoModel, AutoTokenizer
-
-    import probekit.models  # noqa: F401  (registers the probekit model classes with Auto*)
-
-    path = checkpoint_dir(name_or_path, revision)
-    model = AutoModel.from_pretrained(path)
-    has_tokenizer = any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
-    tokenizer = AutoTokenizer.from_pretrained(path) if has_tokenizer else None
-    spec_file = path / "probekit_spec.json"
-    spec = json.loads(spec_file.read_text()) if spec_file.exists() else None
-    return Checkpoint(model, tokenizer, spec, path)
-
-
-def random_init_copy(model, seed: int = 0):
-    """The same architecture with fresh weights (`AutoModel.from_config` under a fixed seed)."""
-    from transformers import AutoModel
-
-    import probekit.models  # noqa: F401
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return AutoModel.from_config(model.config).eval()
 
 
 # --------------------------------------------------------------------------- checks

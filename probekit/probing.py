@@ -38,13 +38,12 @@ from probekit.activations import (
     check_sites,
     extract_activations,
     is_token_model,
-    load_checkpoint,
-    random_init_copy,
     site_names,
-    tokenizer_roles,
 )
+from probekit.checkpoints import load_checkpoint, random_init_copy
 from probekit.config import ProbeConfig
 from probekit.controls import split_by_distinct_inputs
+from probekit.positions import tokenizer_roles
 from probekit.probe_inputs import (
     ProbeInputs,
     _label_family,
