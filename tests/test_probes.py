@@ -174,3 +174,15 @@ def _expected_failures(estimator):
 )
 def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
+
+
+def test_num_threads_is_restored_and_does_not_change_results():
+    rng = np.random.default_rng(9)
+    X, Y = _data(rng, n=90, t=2)
+    before = torch.get_num_threads()
+    a = fit_linear_probes(X[None], Y, np.arange(60), np.arange(60, 90), Cs=(1.0,), cv=2)
+    b = fit_linear_probes(
+        X[None], Y, np.arange(60), np.arange(60, 90), Cs=(1.0,), cv=2, num_threads=2
+    )
+    assert torch.get_num_threads() == before
+    np.testing.assert_allclose(a.weights, b.weights, atol=1e-10)
