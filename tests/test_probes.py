@@ -43,6 +43,7 @@ def test_logistic_matches_sklearn_at_the_chosen_C():
         )
 
 
+@pytest.mark.filterwarnings("ignore::FutureWarning")  # the reference's own deprecations
 def test_cross_validation_picks_the_same_C_as_sklearn_with_the_same_folds():
     rng = np.random.default_rng(1)
     X, Y = _data(rng, n=300, f=20, t=3, noise=2.0)
