@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from synthetic.dataset import DataSpec
+from synthetic.data_spec import DataSpec
 from synthetic.sequences import encode_examples, layout_for
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.tokenizer import build_tokenizer, ids_to_text

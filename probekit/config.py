@@ -13,7 +13,7 @@ from pathlib import Path
 
 from probekit.models.factory import ModelConfig
 from synthetic.config import apply_overrides, from_dict, load_yaml, to_dict
-from synthetic.dataset import DataSpec
+from synthetic.data_spec import DataSpec
 from synthetic.tasks import TaskSpec
 from synthetic.world import WorldSpec
 

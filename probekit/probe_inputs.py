@@ -66,7 +66,7 @@ def _synthetic_inputs(cols: Mapping[str, np.ndarray], cfg: ProbeConfig, meta: di
 
 def inputs_from_spec(spec: Mapping, cfg: ProbeConfig) -> ProbeInputs:
     """Regenerate world, tasks and probe inputs from a checkpoint's `probekit_spec.json`."""
-    from synthetic.dataset import DataSpec
+    from synthetic.data_spec import DataSpec
     from synthetic.sequences import encode_examples
     from synthetic.tasks import TaskSet, TaskSpec
     from synthetic.world import World, WorldSpec

@@ -10,16 +10,8 @@ import pytest
 
 import synthetic.dataset as dataset_mod
 from synthetic.bits import cube
-from synthetic.dataset import (
-    DataSpec,
-    GenerateConfig,
-    generate_dataset,
-    load_dataset_dir,
-    load_generate_config,
-    read_metadata,
-    replace_data,
-    save_dataset,
-)
+from synthetic.data_spec import DataSpec, GenerateConfig, load_generate_config, replace_data
+from synthetic.dataset import generate_dataset, load_dataset_dir, read_metadata, save_dataset
 from synthetic.sequences import heldout_mask
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.tokenizer import TokenLayout, ids_to_text

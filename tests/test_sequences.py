@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from synthetic.bits import cube
-from synthetic.dataset import DataSpec
+from synthetic.data_spec import DataSpec
 from synthetic.sequences import (
     IGNORE_INDEX,
     encode_arrays,
