@@ -49,7 +49,7 @@ def measure_recovery(
     train_idx, test_idx = split_by_distinct_inputs(x, test_fraction, rng)
     recoded = random_recoding(z, rng)
     targets = np.concatenate([z, recoded], axis=1).astype(np.float32)
-    result = fit_linear_probes(rep[None], targets, train_idx, test_idx, Cs=Cs, cv=3, seed=seed)
+    result = fit_linear_probes(rep[None], targets, train_idx, test_idx, Cs=Cs, cv=3, seed=seed, num_threads=1)
     d = z.shape[1]
     scores = np.asarray(result.scores[0])
     predicted = np.asarray(result.decision_test[0][:, :d])
