@@ -205,7 +205,7 @@ def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
     if not rows:
         return None
     steps = [r["step"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
     for key, label, style in (
         ("eval_acc", "task accuracy", "-"),
         ("probe_acc_z", "probe accuracy: z", "-"),
@@ -221,7 +221,8 @@ def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
     left.legend(fontsize=8)
     ys = [r.get("identification_error") for r in rows]
     right.plot(steps, [math.nan if y is None else y for y in ys], "-", marker=".", color="C3")
-    right.set(xlabel="step", ylabel="identification error (0 = P D z, 2 = none)")
+    # The error lies in [0, 2]: 0 is z up to sign and order, 2 no correlation at all.
+    right.set(xlabel="step", ylabel="identification error", ylim=(0, 2.05))
     right.grid(alpha=0.3)
     return _png(fig)
 
@@ -254,6 +255,7 @@ def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
     raw = [r["value"] for r in acc if r["model"] == "input" and r["target_family"] == "z"]
     if raw:
         ax.axhline(sum(raw) / len(raw), color="C4", linestyle=(0, (1, 3)), label="raw input: z")
+    ax.set_xticks(trained[0])
     ax.set(xlabel="layer (0 = embedding / input)", ylabel="held-out probe accuracy", title=title)
     ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
     ax.grid(alpha=0.3)
