@@ -1,8 +1,9 @@
 """The `probekit` command line: one entry point, one module per subcommand.
 
 Each subcommand lives in `probekit/commands/<name>.py` and exposes
-`add_arguments(parser)` and `run(args) -> int`. Modules are imported lazily so that
-`probekit --help` stays fast and a broken optional dependency only affects its command.
+`add_arguments(parser)` and `run(args) -> int`. Only the module of the command being
+run is imported, so `probekit --help` stays fast and a broken optional dependency
+only affects its own command.
 """
 
 from __future__ import annotations
@@ -25,18 +26,23 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the top-level parser with every available subcommand."""
+def build_parser(load: str | None = None) -> argparse.ArgumentParser:
+    """The top-level parser; only the subcommand named `load` has its module imported.
+
+    Importing a command module can mean importing torch and transformers, so the
+    others are listed by name only and `probekit --help` stays fast.
+    """
     parser = argparse.ArgumentParser(
         prog="probekit", description="When do neural networks learn world models?"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
+        if name != load:
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
         try:
             module = importlib.import_module(f"probekit.commands.{name}")
         except ModuleNotFoundError as err:
-            if err.name == f"probekit.commands.{name}":
-                continue  # not part of this version
             # A broken optional dependency disables its command, not the whole CLI.
             p = sub.add_parser(name, help=f"(unavailable: {err})", add_help=False)
             p.set_defaults(_run=_unavailable(name, err))
@@ -61,7 +67,9 @@ def _unavailable(name: str, err: Exception):
 
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]) and run the chosen subcommand."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    parser = build_parser(load=command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
