@@ -429,6 +429,10 @@ def run_section(run: RunSummary) -> Section:
     return Section(f"Run {run.name}", blocks)
 
 
+# Columns of a sweep's results.jsonl that describe one metric, not the point.
+PER_METRIC_COLUMNS = ("sweep", "source", "detail")
+
+
 def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
     """sweep.json, the table over points (results.jsonl pivoted by point) and the sweep figures."""
     blocks: list = []
@@ -440,7 +444,8 @@ def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
         )
     rows = _read_jsonl(sweep_dir / "results.jsonl")
     if rows and {"metric", "value"} <= set(rows[0]):
-        keys = [c for c in rows[0] if c not in ("metric", "value")]
+        # One row per point: the point's override columns, not the per-metric ones.
+        keys = [c for c in rows[0] if c not in ("metric", "value", *PER_METRIC_COLUMNS)]
         metrics = list(dict.fromkeys(r["metric"] for r in rows))
         points: dict[tuple, dict] = {}
         for r in rows:

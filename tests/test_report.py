@@ -194,8 +194,10 @@ def test_sweep_directory_gets_its_table_figure_and_the_paper_column(tmp_path):
             sweep / "points", f"tasks.n={n}", n=n, task_acc=0.97, z=0.5 + n / 200, rec=0.5, rand=0.5
         )
     (sweep / "sweep.json").write_text(json.dumps({"grid": {"tasks.n": [1, 64]}}))
-    rows = [{"tasks.n": n, "metric": m, "value": v}
-            for n in (1, 64) for m, v in (("probe_acc_z", n / 100), ("mcc", 0.5))]  # fmt: skip
+    rows = [{"point": f"tasks.n={n}", "tasks.n": n, "source": src, "detail": None,
+             "metric": m, "value": v}
+            for n in (1, 64)
+            for src, m, v in (("probe", "probe_acc_z", n / 100), ("train", "mcc", 0.5))]  # fmt: skip
     (sweep / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     buf = io.BytesIO()
     Image.fromarray(np.tile(np.arange(255, dtype=np.uint8), (40, 1))).save(buf, format="PNG")
@@ -206,8 +208,10 @@ def test_sweep_directory_gets_its_table_figure_and_the_paper_column(tmp_path):
     checker = check_html(text)
     assert len(checker.rows) == 2
     table = re.search(r'<table id="sweep-table">(.*?)</table>', text).group(1)
-    assert "<th>tasks.n</th><th>probe_acc_z</th><th>mcc</th>" in table
-    assert "<td>64</td><td>0.640</td><td>0.500</td>" in table
+    # One row per point; per-metric columns (source, detail) are not part of the point.
+    assert "<th>point</th><th>tasks.n</th><th>probe_acc_z</th><th>mcc</th>" in table
+    assert table.count("<tr>") == 3
+    assert "<td>tasks.n=64</td><td>64</td><td>0.640</td><td>0.500</td>" in table
     assert base64.b64encode(buf.getvalue()).decode() in text
     assert "<td>0.070</td>" in text  # the paper's Appendix D value for k = 2, n = 64
 
