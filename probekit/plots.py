@@ -66,7 +66,9 @@ def plot_layer_accuracy(
     ax.set_xticklabels(["embed" if i == 0 else str(i) for i in layers])
     ax.set_xlabel("layer (state after block i)")
     ax.set_ylabel("held-out probe accuracy" if family != "user" else "held-out probe score")
-    ax.set_title(f"{probe} probe, position {summary.get('position', '?')}")
+    position = summary.get("position")
+    # An MLP has no token positions: its layers are read whole.
+    ax.set_title(f"{probe} probe" + (f", position {position}" if position else ""))
     ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
