@@ -1,4 +1,5 @@
-"""Shared fixtures: a Hub-compatible server on 127.0.0.1 (see tests/hub_server.py)."""
+"""Shared fixtures: a Hub-compatible server on 127.0.0.1 (see tests/hub_server.py), and
+one torch thread for the suite."""
 
 from __future__ import annotations
 
@@ -12,6 +13,18 @@ sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import hub_serve
 from hub_server import HubServer  # noqa: E402
 
 HUB_TOKEN = "hf_probekit_test_token"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread():
+    """Test models are tiny: a thread pool costs more in synchronisation than it saves,
+    and on a busy 2-core machine it stalls (a probe solve went from 1 s to 20 s)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
 
 
 @pytest.fixture
