@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import set_seed
+from accelerate.utils import is_tensorboard_available, set_seed
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -105,6 +105,9 @@ class Trainer:
             # The global batch is fixed by the config; each process takes its share and
             # the schedule steps once per optimiser step, whatever the process count.
             dataloader_config=DataLoaderConfiguration(split_batches=True),
+            # TensorBoard beside metrics.jsonl when it is installed; nothing otherwise.
+            log_with="tensorboard" if is_tensorboard_available() else None,
+            project_dir=str(run_dir),
         )
         acc = self.accelerator
         per_step = cfg.train.batch_size // cfg.train.grad_accum
@@ -157,6 +160,7 @@ class Trainer:
         self.model, self.optimizer, self.scheduler, self.eval_loader = acc.prepare(
             model, optimizer, scheduler, eval_loader
         )
+        acc.init_trackers("tensorboard")  # a no-op without TensorBoard
         self.step = 0
 
     # -- data ---------------------------------------------------------------------------
@@ -272,6 +276,7 @@ class Trainer:
             if self.step % cfg.checkpoint_every == 0 and not last:
                 self.save_checkpoint()
         bar.close()
+        self.accelerator.end_training()  # flushes and closes trackers, if any
         final_dir = self.save_final(metrics)
         return TrainResult(self.run.path, final_dir, self.step, metrics)
 
@@ -313,6 +318,7 @@ class Trainer:
             )
         if acc.is_main_process:
             self.run.log_metrics(metrics)
+        acc.log({k: v for k, v in metrics.items() if k != "step"}, step=self.step)
         return metrics
 
     def save_checkpoint(self) -> None:

@@ -257,3 +257,19 @@ def test_accelerate_launch_runs_the_training_module(tmp_path):
         3,
         6,
     ]
+
+
+def test_tensorboard_logs_when_installed(tmp_path):
+    pytest.importorskip("tensorboard")
+    cfg = load_experiment(
+        write_config(tmp_path / "c.yaml", TINY_MLP),
+        ["train.steps=4", "train.eval_every=2", "train.recovery_probe=false"],
+    )
+    train(cfg, tmp_path / "run", progress=False)
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(
+        str(next((tmp_path / "run" / "tensorboard").rglob("events.*")).parent)
+    )
+    events.Reload()
+    assert [e.step for e in events.Scalars("eval_loss")] == [2, 4]
