@@ -3,7 +3,7 @@ degree k and number of tasks n, drawn from a sweep's run directories beside the 
 
     python -m probekit.appendix_d runs/sweeps/appendix_d     # redraw from a finished sweep
 
-Our identification error is THEORY.md §6 (standardised units, matched one-to-one to the
+Our identification error is docs/theory.md §6 (standardised units, matched one-to-one to the
 latents, signs fixed; in [0, 2], MCC = 1 − error/2); the paper's is an unpublished MSE that
 starts near 0.22, so only the trends (error falls as n grows) are comparable, not values.
 """
@@ -22,7 +22,7 @@ import yaml
 
 from probekit.run_dir import atomic_write_text
 
-# Final values read off the paper's Appendix-D figure (THEORY.md §4), {k: {n: error}}.
+# Final values read off the paper's Appendix-D figure (docs/theory.md §4), {k: {n: error}}.
 PAPER_FINAL: dict[int, dict[int, float]] = {
     2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
     3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
@@ -31,7 +31,7 @@ PAPER_FINAL: dict[int, dict[int, float]] = {
 PAPER_START = 0.22
 PAPER_STEPS = 5000
 SCALE_NOTE = (
-    "Ours: identification error of THEORY.md §6 (standardised units, Hungarian-matched, "
+    "Ours: identification error of docs/theory.md §6 (standardised units, Hungarian-matched, "
     "in [0, 2]). Paper: an MSE of unpublished definition starting near 0.22 (right axis, "
     "hollow markers). Compare trends in n, not values."
 )
@@ -182,7 +182,7 @@ def plot_appendix_d(curves: Mapping[int, Mapping[int, Curve]], path: str | Path)
             loc="bottom",
             bbox=[0.15, -0.55, 0.7, 0.33],
         )
-    axes[0][0].set_ylabel("identification error (ours, THEORY.md §6)")
+    axes[0][0].set_ylabel("identification error (ours, docs/theory.md §6)")
     axes[0][0].legend(fontsize=8, loc="lower left")
     fig.suptitle("Identification error vs iterations (Appendix D of Zhang et al., 2025)")
     fig.text(0.5, 0.01, SCALE_NOTE, ha="center", fontsize=8, wrap=True)

@@ -1,6 +1,6 @@
 """Controls for probes: splits by distinct input, random recodings T(z), control tasks.
 
-A probe result means something only beside its controls (THEORY.md §6):
+A probe result means something only beside its controls (docs/theory.md §6):
 
 - `split_by_distinct_inputs`: the same input x never appears on both sides of a probe
   split, so a probe cannot score by memorising repeated rows;

@@ -1,4 +1,4 @@
-"""Metrics of THEORY.md §6: probe accuracy, R², identification error / MCC, selectivity.
+"""Metrics of docs/theory.md §6: probe accuracy, R², identification error / MCC, selectivity.
 
 Each metric is one function returning a dict of floats, so results can be written as
 JSON lines as they are. `matched_correlation` returns what a plot of the matching needs.
@@ -18,7 +18,7 @@ For standardised variables E[(u - z)²] = 2 - 2 corr(u, z), so
 i.e. error 2, which keeps the identity. A representation equal to P D z (up to scale and
 offset per unit) scores error 0 and MCC 1; one uncorrelated with z scores error ≈ 2.
 Note the scale: this error lies in [0, 2], so it is not numerically comparable with the
-paper's unpublished variant (THEORY.md §4).
+paper's unpublished variant (docs/theory.md §4).
 """
 
 from __future__ import annotations

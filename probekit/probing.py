@@ -16,7 +16,7 @@
 5. `results.jsonl` (one row per model × site × target × probe × metric),
    `summary.json` and PNG plots, each written atomically.
 
-Identification error and MCC (THEORY.md §6) are computed from the held-out decision
+Identification error and MCC (docs/theory.md §6) are computed from the held-out decision
 values of the d probes for z (one direction per latent), matched to the latents by
 the Hungarian assignment.
 

@@ -4,7 +4,7 @@ It reads the representation the probing pipeline standardises on (the last hidde
 state at the readout position: SEP for decoders, CLS for encoders, the last hidden
 layer for the MLP), fits one batched linear probe per latent on a seeded split by
 distinct inputs, and reports held-out probe accuracy and the identification error of
-THEORY.md §6 — enough to draw "identification error vs iterations" from one run's log.
+docs/theory.md §6 — enough to draw "identification error vs iterations" from one run's log.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Per run: a verdict row (prediction, task accuracy, probe accuracy of z, of a ran
 recoding T(z) and of z in a randomly initialised copy, identification error, MCC, and
 the verdict of `probekit.verdict` with the numbers that decide it), the per-layer
 probe curves with controls, the training curves, and reference numbers (the paper's
-Appendix D, and the feasibility check of THEORY.md §5) where the setting matches.
+Appendix D, and the feasibility check of docs/theory.md §5) where the setting matches.
 The measurement is read at the trained model's best layer of the `probe/` sweep (the
 controls at the same site); without `probe/` the run is inconclusive.
 """
@@ -293,20 +293,20 @@ def run_figures(run: RunSummary) -> list[Figure]:
 
 # --------------------------------------------------------------------------- references
 
-# THEORY.md §4: the paper's Appendix D, final identification error read off the figure
+# docs/theory.md §4: the paper's Appendix D, final identification error read off the figure
 # (task degree k -> {n tasks: error}); its exact definition is unpublished.
 APPENDIX_D = {
     2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
     3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
     4: {64: 0.05, 8: 0.17, 4: 0.23, 1: 0.23},
 }
-# THEORY.md §5: the feasibility check (MLP 3x256, d = 10, degree-2 sign tasks), probe
+# docs/theory.md §5: the feasibility check (MLP 3x256, d = 10, degree-2 sign tasks), probe
 # accuracy on z by observation map and n; T(z) stayed at 0.51 for the random bijection.
 SECTION5_MLP = {
     "random_bijection": {1: 0.51, 8: 0.60, 64: 0.90, 256: 0.98},
     "gf2_linear": {1: 0.39, 8: 0.40, 64: 0.85, 256: 1.00},
 }
-# THEORY.md §5, GPT-2 (4 layers, width 128) on the same world: best-layer numbers.
+# docs/theory.md §5, GPT-2 (4 layers, width 128) on the same world: best-layer numbers.
 SECTION5_GPT2 = {
     64: {
         "task_acc": 0.99,
@@ -319,7 +319,7 @@ SECTION5_GPT2 = {
 
 
 def references(config: dict) -> list[tuple[str, float, str]]:
-    """(quantity, reference value, source) for the settings THEORY.md §4/§5 report."""
+    """(quantity, reference value, source) for the settings docs/theory.md §4/§5 report."""
     world, tasks, model = config.get("world", {}), config.get("tasks", {}), config.get("model", {})
     n, k, out = tasks.get("n"), tasks.get("k"), []
     walsh = tasks.get("family") == "walsh" and tasks.get("target", "sign") == "sign"
@@ -330,7 +330,7 @@ def references(config: dict) -> list[tuple[str, float, str]]:
     obs = world.get("observation")
     mlp = model.get("kind") == "mlp" and model.get("hidden") == 256 and model.get("n_layers") == 3
     if same_world and mlp and n in SECTION5_MLP.get(obs, {}):
-        src = "THEORY.md §5 feasibility check (4000 steps, batch 256)"
+        src = "docs/theory.md §5 feasibility check (4000 steps, batch 256)"
         out.append(("probe_acc_z", SECTION5_MLP[obs][n], src))
         if obs == "random_bijection":
             out.append(("probe_acc_recoding", 0.51, src))
@@ -341,7 +341,7 @@ def references(config: dict) -> list[tuple[str, float, str]]:
         and (model.get("hidden"), model.get("n_layers")) == (128, 4)
         and n in SECTION5_GPT2
     ):
-        src = "THEORY.md §5, GPT-2 4x128 at SEP, best layer"
+        src = "docs/theory.md §5, GPT-2 4x128 at SEP, best layer"
         out += [(key, value, src) for key, value in SECTION5_GPT2[n].items()]
     return out
 
@@ -500,11 +500,11 @@ def build_document(path: str | Path) -> tuple[str, list[Section]]:
     intro = Section(
         "Verdicts",
         [
-            "Each run: what the theory predicts (THEORY.md §3), what was measured, and whether "
+            "Each run: what the theory predicts (docs/theory.md §3), what was measured, and whether "
             "they agree. Recovery is observed when the probe reads z at ≥ 0.8 and more than 0.15 "
             "above the best control (a random recoding T(z), or z from a randomly initialised "
             "copy); a no-recovery result only counts when the model fits its tasks (task "
-            "accuracy ≥ 0.9), otherwise it is inconclusive (THEORY.md §5). "
+            "accuracy ≥ 0.9), otherwise it is inconclusive (docs/theory.md §5). "
             + ", ".join(f"{n} {v}" for v, n in counts.items())
             + ".",
             verdict_table(runs),

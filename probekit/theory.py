@@ -1,4 +1,4 @@
-"""What the theory predicts for a world and a task set (THEORY.md §3), with the numbers.
+"""What the theory predicts for a world and a task set (docs/theory.md §3), with the numbers.
 
 `predict(cfg)` computes, exactly on the cube when d is small:
 
@@ -105,7 +105,7 @@ def classify_distribution(family: str, k: int, params: dict, d: int) -> tuple[st
     """'uniform', 'low_degree' or 'other' for a task family, with a one-line reason."""
     params = dict(params or {})
     if family == "uniform":
-        return "uniform", "tasks are uniformly random functions of z (THEORY.md §3 result 3)"
+        return "uniform", "tasks are uniformly random functions of z (docs/theory.md §3 result 3)"
     if family in LOW_DEGREE_FAMILIES:
         if 1 <= k < d:
             return "low_degree", f"{family} tasks of degree k = {k} < d = {d} in z"
@@ -119,7 +119,7 @@ def classify_distribution(family: str, k: int, params: dict, d: int) -> tuple[st
         if rho == 1:
             return "uniform", (
                 "degree_weighted with rho = 1 on every subset is a uniformly random real "
-                "function (THEORY.md §3 result 3)"
+                "function (docs/theory.md §3 result 3)"
             )
         return "other", f"degree_weighted with rho = {rho:g} > 1 favours high degree"
     if family == "mixture":
@@ -129,10 +129,10 @@ def classify_distribution(family: str, k: int, params: dict, d: int) -> tuple[st
             name, w = low[0]
             return "low_degree", (
                 f"mixture: with probability {w:g} a task is {name} of degree {k}, "
-                "a low-degree preference over uniform (THEORY.md §3 result 4)"
+                "a low-degree preference over uniform (docs/theory.md §3 result 4)"
             )
         if all(kind == "uniform" for _, _, kind in parts):
-            return "uniform", "mixture of uniform-like families only (THEORY.md §3 result 3)"
+            return "uniform", "mixture of uniform-like families only (docs/theory.md §3 result 3)"
         return "other", "mixture with no low-degree component"
     if family == "cross_view":
         return "other", "bits of a second random view ψ₂(z) are generic, high-degree functions of z"
@@ -278,7 +278,7 @@ def _assumed(world_spec: WorldSpec, task_spec: TaskSpec, kind: str, max_exact_d:
 
 
 def _decide(p: dict, kind: str) -> dict:
-    """expected_recovery, its one-sentence reason and the THEORY.md result it rests on."""
+    """expected_recovery, its one-sentence reason and the docs/theory.md result it rests on."""
     d, n, d2 = p["d"], p["n"], p["d_squared"]
     thr, check = p["threshold"], p["cube_check"]
     n_star = thr["n_star_exact"] or thr["n_star"]
@@ -288,22 +288,22 @@ def _decide(p: dict, kind: str) -> dict:
             "yes",
             "ψ⁻¹ has degree 1, so z is a signed permutation of x and already linearly "
             "decodable from the input; probe controls cannot separate learning from the input",
-            "THEORY.md §1 and §3 result 5",
+            "docs/theory.md §1 and §3 result 5",
         )
     if kind == "uniform":
         return _answer(
             "not_singled_out",
             f"{p['distribution']['reason']}: every invertible recoding T(z) costs the same, so "
             "z should be no more linearly decodable than T(z)",
-            "THEORY.md §3 result 3",
+            "docs/theory.md §3 result 3",
         )
     if n == 1:
         return _answer(
             "no",
             "a single task is realised most cheaply flat, deg(h) ≤ deg(Φ) + deg(g)",
-            "THEORY.md §3 result 1",
+            "docs/theory.md §3 result 1",
         )
-    result = "THEORY.md §3 results 2 and 4" if kind == "low_degree" else "THEORY.md §3 result 2"
+    result = "docs/theory.md §3 results 2 and 4" if kind == "low_degree" else "docs/theory.md §3 result 2"
     if check is not None:
         hier, flat = check["hierarchical_total"], check["flat_total"]
         if check["cheaper"] == "hierarchical":
@@ -318,7 +318,7 @@ def _decide(p: dict, kind: str) -> dict:
             "no",
             f"through ψ⁻¹ the {n} tasks cost {hier} in total against {flat} flat, so the flat "
             f"realisations are no dearer; {need}",
-            "THEORY.md §3 result 2",
+            "docs/theory.md §3 result 2",
         )
     total = p["total_saving"]
     if total > d2:
@@ -330,7 +330,7 @@ def _decide(p: dict, kind: str) -> dict:
     return _answer(
         "no",
         f"the estimated total saving {total:g} does not exceed d² = {d2}; {need}",
-        "THEORY.md §3 result 2",
+        "docs/theory.md §3 result 2",
     )
 
 

@@ -11,7 +11,7 @@ Rules (every threshold is a keyword argument with the default shown):
   not fit its tasks (task_acc < `min_task_acc`, 0.9), which makes it inconclusive;
   ambiguous → inconclusive.
 - expected "no": observed → disagrees; not observed → agrees only if the model fits
-  its tasks (THEORY.md §5: a no-recovery control is only meaningful then), else
+  its tasks (docs/theory.md §5: a no-recovery control is only meaningful then), else
   inconclusive; ambiguous → inconclusive.
 - expected "not_singled_out" (uniform tasks, result 3): probe_acc_z − probe_acc_recoding
   > `margin` → disagrees; otherwise agrees if the model fits its tasks, else

@@ -1,4 +1,4 @@
-"""Fourier–Walsh analysis of functions on the Boolean cube (THEORY.md §2).
+"""Fourier–Walsh analysis of functions on the Boolean cube (docs/theory.md §2).
 
 Truth tables are indexed as in `synthetic.bits`: entry `index(x)` with bit i of the
 index set iff x_i = -1. Then `fwht(f)[mask] = 2^n · f̂(S)` where S is the set of
@@ -194,7 +194,7 @@ def _min_degree_extension(values: np.ndarray, points: np.ndarray, tol: float) ->
 
 
 def conditional_degree(h_table: np.ndarray, phi_tables: np.ndarray, tol: float = 1e-9) -> int:
-    """deg(h | Φ) = deg(h) − deg(g) where h = g ∘ Φ (THEORY.md §2).
+    """deg(h | Φ) = deg(h) − deg(g) where h = g ∘ Φ (docs/theory.md §2).
 
     `h_table` is (2^n,), `phi_tables` (k, 2^n) holds Φ's ±1 coordinates, and Φ must
     be injective on the cube, so g is fixed on Φ's image. When Φ is a bijection
@@ -240,7 +240,7 @@ def fourier_report(world: World, tasks: TaskSet, tol: float = 1e-9) -> dict[str,
     """Per-task degrees in z and in x, level weights, and the total saving against d².
 
     With Φ = ψ⁻¹ (a bijection, so g_i is unique) the saving of task i is
-    deg(h_i) − deg(g_i) = deg(h_i | ψ⁻¹). THEORY.md §3 result 2: when the total saving
+    deg(h_i) − deg(g_i) = deg(h_i | ψ⁻¹). docs/theory.md §3 result 2: when the total saving
     exceeds d², routing every task through the latents beats n flat realisations.
     For target='sign' the tables are the ±1 labels, not the scores.
     """

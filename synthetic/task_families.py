@@ -140,7 +140,7 @@ class Uniform(TaskFamily):
 @TASK_FAMILIES.register("degree_weighted")
 class DegreeWeighted(TaskFamily):
     """Gaussian coefficients on every subset of size 1..max_degree with variance ∝ ρ^|S|,
-    scaled to unit variance (ρ < 1 favours low degree: THEORY.md §3 result 4)."""
+    scaled to unit variance (ρ < 1 favours low degree: docs/theory.md §3 result 4)."""
 
     name = "degree_weighted"
     defaults = {"rho": 0.5, "max_degree": None}

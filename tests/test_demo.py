@@ -33,7 +33,7 @@ def test_quick_demo_via_the_cli_writes_a_report_and_prints_the_table(tmp_path, c
     printed = capsys.readouterr().out
     rows = _table_rows(printed[printed.index("run  ") :])
     assert [r[0] for r in rows] == ["tasks-1", "tasks-64"]
-    assert [r[1] for r in rows] == ["no", "yes"]  # THEORY.md §3 results 1 and 2/4
+    assert [r[1] for r in rows] == ["no", "yes"]  # docs/theory.md §3 results 1 and 2/4
     assert all(r[-1] in VERDICTS for r in rows)
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count('class="verdict-row') == 2
@@ -98,7 +98,7 @@ def test_format_table_aligns_columns():
 
 def test_a_single_task_that_is_not_fitted_is_inconclusive_not_agreement(tmp_path):
     # Two steps cannot fit the task: "no recovery" would trivially agree with the
-    # prediction, but THEORY.md §5 says such a control means nothing.
+    # prediction, but docs/theory.md §5 says such a control means nothing.
     lines = []
     result = run_demo(
         tmp_path,

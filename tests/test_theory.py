@@ -88,7 +88,7 @@ def test_many_low_degree_tasks_predict_recovery():
     assert p["saving_exceeds_d_squared"] is True
     assert p["cube_check"]["cheaper"] == "hierarchical"
     assert p["expected_recovery"] == "yes"
-    assert p["theory_result"] == "THEORY.md §3 results 2 and 4"
+    assert p["theory_result"] == "docs/theory.md §3 results 2 and 4"
     assert p["threshold"]["source"] == "task set"
     assert p["threshold"]["n_star"] == int(np.ceil(36 / p["threshold"]["mean_saving_per_task"]))
 
