@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synthetic.dataset import DataSpec, encode_examples
+from synthetic.sequences import sample_latents
 from synthetic.tasks import TaskSet
 from synthetic.world import World
 
@@ -23,7 +24,11 @@ _STREAM, _EPOCH, _EVAL = 1, 2, 3
 
 @dataclass
 class StreamSource:
-    """An endless stream of fresh examples drawn from the world (same seed, same stream)."""
+    """An endless stream of fresh examples drawn from the world (same seed, same stream).
+
+    Latents held out by `data.holdout_fraction` (a seeded hash of z, the same rule as
+    the `ood` split of a generated dataset) are never drawn.
+    """
 
     world: World
     tasks: TaskSet
@@ -33,7 +38,7 @@ class StreamSource:
     def batch(self, step: int, micro: int, process: int, size: int) -> dict[str, np.ndarray]:
         """The examples of one micro-batch of one process."""
         rng = np.random.default_rng([self.seed, _STREAM, step, micro, process])
-        z, _ = self.world.sample(size, rng)
+        z = sample_latents(self.world, size, rng, self.data.holdout_fraction, self.data.seed)
         return encode_examples(self.world, self.tasks, z, self.data, rng)
 
 
@@ -75,5 +80,32 @@ def eval_examples(
 ) -> dict[str, np.ndarray]:
     """A fixed evaluation set drawn from the world (independent of the training stream)."""
     rng = np.random.default_rng([seed, _EVAL])
-    z, _ = world.sample(n, rng)
+    z = sample_latents(world, n, rng, data.holdout_fraction, data.seed)
     return encode_examples(world, tasks, z, data, rng)
+
+
+def make_source(cfg, world: World, tasks: TaskSet) -> StreamSource | DatasetSource:
+    """The training data of an experiment: a fresh stream, or `train.data_dir`'s train split."""
+    if cfg.train.data_dir is None:
+        return StreamSource(world, tasks, cfg.data, cfg.train.seed)
+    from synthetic.dataset import load_dataset_dir
+
+    dataset, data_cfg, _ = load_dataset_dir(cfg.train.data_dir)
+    mismatched = [
+        name
+        for name in ("world", "tasks", "data")
+        if getattr(data_cfg, name).to_dict() != getattr(cfg, name).to_dict()
+    ]
+    if mismatched:
+        details = "; ".join(
+            f"{name}: dataset has {getattr(data_cfg, name).to_dict()}, "
+            f"config has {getattr(cfg, name).to_dict()}"
+            for name in mismatched
+        )
+        raise ValueError(
+            f"The dataset at {cfg.train.data_dir} was generated from a different "
+            f"{', '.join(mismatched)} spec than this config ({details}). Regenerate it "
+            f"with this config or use the dataset's own config."
+        )
+    train = dataset["train"].with_format("numpy")
+    return DatasetSource({c: np.asarray(train[c]) for c in train.column_names}, cfg.train.seed)

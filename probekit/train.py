@@ -24,11 +24,12 @@ from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
-from probekit.batches import DatasetSource, StreamSource, eval_examples
+from probekit.batches import DatasetSource, eval_examples, make_source
 from probekit.config import ExperimentConfig, load_experiment
 from probekit.models.factory import build_model, data_format_for, model_input_names
 from probekit.recovery import final_representation, measure_recovery
 from probekit.run_dir import RunDir, RunExistsError
+from probekit.scoring import per_example_scores
 from synthetic.sequences import layout_for, sequence_positions
 from synthetic.tasks import TaskSet
 from synthetic.tokenizer import build_tokenizer
@@ -125,7 +126,7 @@ class Trainer:
         self.world = World(cfg.world)
         self.tasks = TaskSet.from_spec(cfg.tasks, self.world)
         self.tokenizer = build_tokenizer(self.world.m, self.tasks.n, cfg.data.bits_per_token)
-        self.source = self._make_source()
+        self.source = make_source(cfg, self.world, self.tasks)
         self.eval_set = eval_examples(
             self.world, self.tasks, cfg.data, cfg.train.eval_examples, cfg.train.seed
         )
@@ -164,37 +165,6 @@ class Trainer:
         self.step = 0
 
     # -- data ---------------------------------------------------------------------------
-
-    def _make_source(self):
-        cfg = self.cfg
-        if cfg.train.data_dir is None:
-            if cfg.data.holdout_fraction > 0:
-                raise ValueError(
-                    "data.holdout_fraction > 0 needs a generated dataset (held-out z must be "
-                    "fixed): run `probekit generate` and set train.data_dir=DIR."
-                )
-            return StreamSource(self.world, self.tasks, cfg.data, cfg.train.seed)
-        from synthetic.dataset import load_dataset_dir
-
-        dataset, data_cfg, _ = load_dataset_dir(cfg.train.data_dir)
-        mismatched = [
-            name
-            for name in ("world", "tasks", "data")
-            if getattr(data_cfg, name).to_dict() != getattr(cfg, name).to_dict()
-        ]
-        if mismatched:
-            details = "; ".join(
-                f"{name}: dataset has {getattr(data_cfg, name).to_dict()}, "
-                f"config has {getattr(cfg, name).to_dict()}"
-                for name in mismatched
-            )
-            raise ValueError(
-                f"The dataset at {cfg.train.data_dir} was generated from a different "
-                f"{', '.join(mismatched)} spec than this config ({details}). Regenerate it "
-                f"with this config or use the dataset's own config."
-            )
-        train = dataset["train"].with_format("numpy")
-        return DatasetSource({c: np.asarray(train[c]) for c in train.column_names}, cfg.train.seed)
 
     def _probe_set(self) -> dict[str, np.ndarray]:
         from synthetic.dataset import encode_examples
@@ -290,7 +260,7 @@ class Trainer:
             rows = {k: v[index.cpu().numpy()] for k, v in self.eval_set.items()}
             batch = _to_tensors(rows, self.input_names, acc.device)
             out = self.model(**batch)
-            loss_i, correct_i = _per_example(
+            loss_i, correct_i = per_example_scores(
                 out, batch, self.cfg.tasks.target, self.cfg.model.kind.endswith("-lm")
             )
             losses.append(acc.gather_for_metrics(loss_i))
@@ -354,28 +324,6 @@ class Trainer:
             self.run.write_final(write)
         acc.wait_for_everyone()
         return self.run.final
-
-
-def _per_example(out, batch: dict[str, torch.Tensor], target: str, causal: bool):
-    """Per-example loss and fraction of answers right (NaN for real-valued targets)."""
-    logits = out.logits.float()
-    if "targets" in batch and logits.dim() == 2:  # one head per task
-        y = batch["targets"].float()
-        if target == "sign":
-            loss = torch.nn.functional.soft_margin_loss(logits, y, reduction="none").mean(dim=1)
-            return loss, (torch.where(logits >= 0, 1.0, -1.0) == y).float().mean(dim=1)
-        loss = ((logits - y) ** 2).mean(dim=1)
-        return loss, torch.full_like(loss, float("nan"))
-    labels = batch["labels"]
-    if causal:  # a causal LM predicts token t+1 at position t; a masked LM in place
-        logits, labels = logits[:, :-1], labels[:, 1:]
-    mask = labels != -100
-    ce = torch.nn.functional.cross_entropy(
-        logits.reshape(-1, logits.shape[-1]), labels.clamp(min=0).reshape(-1), reduction="none"
-    ).view(labels.shape)
-    hits = (logits.argmax(-1) == labels) & mask
-    count = mask.sum(dim=1).clamp(min=1)
-    return (ce * mask).sum(dim=1) / count, hits.sum(dim=1).float() / count
 
 
 def _versions() -> dict[str, str]:

@@ -1,0 +1,32 @@
+"""Per-example task scores: loss and the fraction of answers right, for any model kind.
+
+Heads (one logit per task, `targets` ±1 or real) and token answers (`labels`, -100
+off the answers; causal LMs predict token t+1 at position t, masked LMs in place)
+are scored the same way, so evaluation can average and gather them across processes.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def per_example_scores(out, batch: dict[str, torch.Tensor], target: str, causal: bool):
+    """Per-example loss and fraction of answers right (NaN for real-valued targets)."""
+    logits = out.logits.float()
+    if "targets" in batch and logits.dim() == 2:  # one head per task
+        y = batch["targets"].float()
+        if target == "sign":
+            loss = torch.nn.functional.soft_margin_loss(logits, y, reduction="none").mean(dim=1)
+            return loss, (torch.where(logits >= 0, 1.0, -1.0) == y).float().mean(dim=1)
+        loss = ((logits - y) ** 2).mean(dim=1)
+        return loss, torch.full_like(loss, float("nan"))
+    labels = batch["labels"]
+    if causal:  # a causal LM predicts token t+1 at position t; a masked LM in place
+        logits, labels = logits[:, :-1], labels[:, 1:]
+    mask = labels != -100
+    ce = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]), labels.clamp(min=0).reshape(-1), reduction="none"
+    ).view(labels.shape)
+    hits = (logits.argmax(-1) == labels) & mask
+    count = mask.sum(dim=1).clamp(min=1)
+    return (ce * mask).sum(dim=1) / count, hits.sum(dim=1).float() / count
