@@ -20,7 +20,8 @@ import torch
 from sklearn.linear_model import LogisticRegressionCV
 
 from probekit.controls import control_task_labels, random_recoding, split_by_distinct_inputs
-from probekit.probes import DEFAULT_CS, fit_linear_probes, fold_masks
+from probekit.probe_solvers import DEFAULT_CS, fold_masks
+from probekit.probes import fit_linear_probes
 from synthetic.bits import cube
 
 

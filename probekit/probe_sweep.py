@@ -19,8 +19,9 @@ from tqdm.auto import tqdm
 from probekit.config import ProbeConfig
 from probekit.controls import control_task_labels, random_recoding
 from probekit.metrics import identification_error, matched_correlation
+from probekit.probe_estimators import MLPProbe
 from probekit.probe_inputs import ProbeInputs
-from probekit.probes import MLPProbe, fit_linear_probes
+from probekit.probes import fit_linear_probes
 
 MODELS = ("trained", "random_init", "input")
 CONTROLS = ("random_init", "input", "recoding", "control_task")
