@@ -41,17 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Validate the sweep, then list, print or run its points."""
     import dataclasses
 
-    from probekit.sweep import (
-        SweepError,
-        describe,
-        launch_commands,
-        load_sweep,
-        parse_only,
-        run_sweep,
-        select,
-        summary_table,
-        validate,
-    )
+    from probekit.sweep import describe, launch_commands, run_sweep
+    from probekit.sweep_results import summary_table
+    from probekit.sweep_spec import SweepError, load_sweep, parse_only, select, validate
 
     try:
         spec = load_sweep(args.config)

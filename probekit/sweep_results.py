@@ -1,0 +1,180 @@
+"""The results of a sweep directory: each point's status and metrics, and the tables of them.
+
+One concept: reading what the runs of a sweep left behind. `point_status` tells a
+point's progress from its directory, `point_metrics` reads one finished point (last
+evaluation, best probe layer, the theory's prediction and the verdict),
+`write_results` rebuilds `SWEEP/results.jsonl` (one row per point × metric) from the
+point directories, and `summary_table` condenses it to a Markdown line per point.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from probekit.config import ExperimentConfig
+from probekit.run_dir import atomic_write_text
+from probekit.sweep_spec import Point, SweepSpec
+
+
+def point_status(run_dir: Path, probe: bool) -> str:
+    """'done', 'trained' (final/ but no probe yet), 'partial' (started) or 'new'."""
+    if (run_dir / "final").is_dir():
+        if not probe or (run_dir / "probe" / "summary.json").is_file():
+            return "done"
+        return "trained"
+    if (run_dir / "config.yaml").exists():
+        return "partial"
+    return "new"
+
+
+TRAIN_METRICS = {
+    "final_step": "step",
+    "task_acc": "eval_acc",
+    "eval_loss": "eval_loss",
+    "probe_acc_z": "probe_acc_z",
+    "probe_acc_recoding": "probe_acc_recoding",
+    "identification_error": "identification_error",
+    "mcc": "mcc",
+}
+PROBE_METRICS = (
+    "layer",
+    "acc_z",
+    "acc_recoding",
+    "acc_control_task",
+    "selectivity",
+    "identification_error",
+    "mcc",
+    "random_init_acc_z",
+    "input_acc_z",
+)
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # strict JSON has no NaN
+    return value
+
+
+def _read_metrics(run_dir: Path) -> list[dict]:
+    path = run_dir / "metrics.jsonl"
+    rows = []
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line torn by a kill
+    return rows
+
+
+def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = None) -> dict:
+    """{metric: value} of one finished point: last evaluation, best probe layer, theory, verdict.
+
+    Text values (the probe's best site, the theory's and the verdict's reasons) are metrics
+    of their own, so the table stays one row per point × metric with no ragged columns."""
+    from probekit.theory import predict
+    from probekit.verdict import verdict
+
+    out: dict[str, Any] = {}
+    last = (_read_metrics(run_dir) or [{}])[-1]
+    for name, key in TRAIN_METRICS.items():
+        if key in last:
+            out[name] = _number(last[key])
+    best = None
+    summary_path = run_dir / "probe" / "summary.json"
+    if summary_path.is_file():
+        probes = json.loads(summary_path.read_text()).get("best_layer") or {}
+        kind = "linear" if "linear" in probes else next(iter(probes), None)
+        best = probes.get(kind) if kind else None
+        if best:
+            out["probe.kind"], out["probe.site"] = kind, best.get("site")
+            out.update({f"probe.{m}": _number(best[m]) for m in PROBE_METRICS if m in best})
+    key = json.dumps([cfg.world.to_dict(), cfg.tasks.to_dict()], sort_keys=True, default=str)
+    cache = {} if cache is None else cache
+    if key not in cache:
+        cache[key] = predict(cfg)
+    prediction = cache[key]
+    threshold = prediction.get("threshold") or {}
+    out["theory.expected_recovery"] = prediction["expected_recovery"]
+    out["theory.reason"] = prediction.get("reason")
+    out["theory.n_star"] = _number(threshold.get("n_star_exact") or threshold.get("n_star"))
+    measured = {
+        "task_acc": _number(last.get("eval_acc")),
+        "probe_acc_z": best and best.get("acc_z"),
+        "probe_acc_recoding": best and best.get("acc_recoding"),
+        "probe_acc_random_init": best and best.get("random_init_acc_z"),
+        "identification_error": best and best.get("identification_error"),
+        "mcc": best and best.get("mcc"),
+    }
+    if all(measured[k] is not None for k in ("task_acc", "probe_acc_z", "probe_acc_recoding")):
+        note = ""
+        if measured["probe_acc_random_init"] is None:
+            # without the random-init control the recoding control is the only baseline
+            measured["probe_acc_random_init"] = measured["probe_acc_recoding"]
+            note = " (no random-init control: the recoding control stands in for it)"
+        v = verdict(prediction, measured)
+        out["verdict"], out["verdict.reason"] = v["verdict"], v["reason"] + note
+    return out
+
+
+def write_results(
+    spec: SweepSpec,
+    out: Path,
+    points: Sequence[Point],
+    configs: Mapping[str, ExperimentConfig],
+    *,
+    failures: Mapping[str, str] | None = None,
+    probe: bool | None = None,
+    cache: dict | None = None,
+) -> list[dict]:
+    """Rebuild SWEEP/results.jsonl from the point directories (one row per point × metric)."""
+    failures = failures or {}
+    probe = spec.probe if probe is None else probe
+    columns = list(dict.fromkeys(k for p in points for k in p.overrides))
+    rows = []
+    for point in points:
+        run_dir = out / point.name
+        status = "failed" if point.name in failures else point_status(run_dir, probe)
+        base = {"sweep": spec.name, "point": point.name}
+        base.update({k: point.overrides.get(k) for k in columns})
+        values: dict[str, Any] = {"status": status}
+        if failures.get(point.name):
+            values["error"] = failures[point.name]
+        if (run_dir / "final").is_dir():
+            values.update(point_metrics(run_dir, configs[point.name], cache))
+        rows.extend({**base, "metric": m, "value": v} for m, v in values.items())
+    atomic_write_text(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    return rows
+
+
+SUMMARY_COLUMNS = (
+    "task_acc",
+    "probe_acc_z",
+    "identification_error",
+    "probe.acc_z",
+    "probe.acc_recoding",
+    "verdict",
+)
+
+
+def summary_table(rows: Iterable[Mapping]) -> str:
+    """A Markdown table, one line per point, of the headline numbers of a results table."""
+    table: dict[str, dict] = {}
+    for row in rows:
+        table.setdefault(row["point"], {})[row["metric"]] = row["value"]
+    header = ["point", "status", *SUMMARY_COLUMNS]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for point, values in table.items():
+        cells = [point] + [_cell(values.get(c)) for c in header[1:]]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return "" if value is None else str(value)
