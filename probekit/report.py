@@ -14,56 +14,31 @@ probe curves with controls, the training curves, and reference numbers (the pape
 Appendix D, and the feasibility check of docs/theory.md §5) where the setting matches.
 The measurement is read at the trained model's best layer of the `probe/` sweep (the
 controls at the same site); without `probe/` the run is inconclusive.
+
+The document model and its rendering live in `probekit.report_render`, the drawn
+figures in `probekit.report_figures`, the reference numbers in
+`probekit.report_references`; their public names are re-exported here.
 """
 
 from __future__ import annotations
 
-import base64
-import html
-import io
 import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import yaml
 
-matplotlib.use("Agg")  # never needs a display
-import matplotlib.pyplot as plt  # noqa: E402
-import yaml  # noqa: E402
-
-# --------------------------------------------------------------------------- the model
-
-
-@dataclass
-class Table:
-    """A table; `row_verdicts` marks rows of the verdict table (for styling and tests)."""
-
-    header: list[str]
-    rows: list[list[str]]
-    table_id: str | None = None
-    row_verdicts: list[str] | None = None
-
-
-@dataclass
-class Figure:
-    """A PNG figure with a file-name slug and a caption."""
-
-    slug: str
-    caption: str
-    png: bytes
-
-
-@dataclass
-class Section:
-    """A heading and its blocks: paragraphs (str), tables and figures."""
-
-    title: str
-    blocks: list = field(default_factory=list)
-    level: int = 2
+from probekit.report_figures import layer_figure, training_figure
+from probekit.report_references import APPENDIX_D as APPENDIX_D  # re-exported
+from probekit.report_references import SECTION5_GPT2 as SECTION5_GPT2  # re-exported
+from probekit.report_references import SECTION5_MLP as SECTION5_MLP  # re-exported
+from probekit.report_references import references
+from probekit.report_render import CSS as CSS  # re-exported
+from probekit.report_render import Figure, Section, Table, render_html, render_markdown
 
 
 @dataclass
@@ -192,77 +167,6 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
 # --------------------------------------------------------------------------- figures
 
 
-def _png(fig) -> bytes:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
-def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
-    """Task accuracy, probe accuracy of z and T(z), and identification error vs step."""
-    rows = [r for r in metrics if "step" in r]
-    if not rows:
-        return None
-    steps = [r["step"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
-    for key, label, style in (
-        ("eval_acc", "task accuracy", "-"),
-        ("probe_acc_z", "probe accuracy: z", "-"),
-        ("probe_acc_recoding", "probe accuracy: T(z)", ":"),
-    ):
-        ys = [r.get(key) for r in rows]
-        if any(y is not None for y in ys):
-            left.plot(
-                steps, [math.nan if y is None else y for y in ys], style, marker=".", label=label
-            )
-    left.set(xlabel="step", ylabel="accuracy", ylim=(0.4, 1.02), title=title)
-    left.grid(alpha=0.3)
-    left.legend(fontsize=8)
-    ys = [r.get("identification_error") for r in rows]
-    right.plot(steps, [math.nan if y is None else y for y in ys], "-", marker=".", color="C3")
-    # The error lies in [0, 2]: 0 is z up to sign and order, 2 no correlation at all.
-    right.set(xlabel="step", ylabel="identification error", ylim=(0, 2.05))
-    right.grid(alpha=0.3)
-    return _png(fig)
-
-
-def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
-    """Per-layer linear-probe accuracy on z with controls, drawn from probe/results.jsonl."""
-    acc = [r for r in rows if r.get("metric") == "accuracy" and r.get("probe") == "linear"]
-
-    def series(model: str, family: str) -> tuple[list[int], list[float]]:
-        by_layer: dict[int, list[float]] = {}
-        for r in acc:
-            if r["model"] == model and r["target_family"] == family:
-                by_layer.setdefault(r["layer"], []).append(r["value"])
-        layers = sorted(by_layer)
-        return layers, [sum(by_layer[k]) / len(by_layer[k]) for k in layers]
-
-    trained = series("trained", "z")
-    if not trained[0]:
-        return None
-    fig, ax = plt.subplots(figsize=(6, 4))
-    for model, family, style, label in (
-        ("trained", "z", "-", "trained: z"),
-        ("random_init", "z", "--", "random init: z"),
-        ("trained", "recoding", ":", "trained: recoding T(z)"),
-        ("trained", "control_task", "-.", "trained: control task"),
-    ):
-        xs, ys = series(model, family)
-        if xs:
-            ax.plot(xs, ys, style, marker="o", label=label)
-    raw = [r["value"] for r in acc if r["model"] == "input" and r["target_family"] == "z"]
-    if raw:
-        ax.axhline(sum(raw) / len(raw), color="C4", linestyle=(0, (1, 3)), label="raw input: z")
-    ax.set_xticks(trained[0])
-    ax.set(xlabel="layer (0 = embedding / input)", ylabel="held-out probe accuracy", title=title)
-    ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return _png(fig)
-
-
 def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "figure"
 
@@ -289,61 +193,6 @@ def run_figures(run: RunSummary) -> list[Figure]:
         caption = f"{run.name}: training curves (metrics.jsonl)"
         figs.append(Figure(_slug(f"{run.name}-training"), caption, curves))
     return figs
-
-
-# --------------------------------------------------------------------------- references
-
-# docs/theory.md §4: the paper's Appendix D, final identification error read off the figure
-# (task degree k -> {n tasks: error}); its exact definition is unpublished.
-APPENDIX_D = {
-    2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
-    3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
-    4: {64: 0.05, 8: 0.17, 4: 0.23, 1: 0.23},
-}
-# docs/theory.md §5: the feasibility check (MLP 3x256, d = 10, degree-2 sign tasks), probe
-# accuracy on z by observation map and n; T(z) stayed at 0.51 for the random bijection.
-SECTION5_MLP = {
-    "random_bijection": {1: 0.51, 8: 0.60, 64: 0.90, 256: 0.98},
-    "gf2_linear": {1: 0.39, 8: 0.40, 64: 0.85, 256: 1.00},
-}
-# docs/theory.md §5, GPT-2 (4 layers, width 128) on the same world: best-layer numbers.
-SECTION5_GPT2 = {
-    64: {
-        "task_acc": 0.99,
-        "probe_acc_z": 0.91,
-        "probe_acc_random_init": 0.49,
-        "probe_acc_recoding": 0.49,
-    },
-    1: {"task_acc": 0.55, "probe_acc_z": 0.49},
-}
-
-
-def references(config: dict) -> list[tuple[str, float, str]]:
-    """(quantity, reference value, source) for the settings docs/theory.md §4/§5 report."""
-    world, tasks, model = config.get("world", {}), config.get("tasks", {}), config.get("model", {})
-    n, k, out = tasks.get("n"), tasks.get("k"), []
-    walsh = tasks.get("family") == "walsh" and tasks.get("target", "sign") == "sign"
-    if walsh and n in APPENDIX_D.get(k, {}):
-        src = "paper, Appendix D (read off the figure; an MSE of unpublished definition and scale)"
-        out.append(("identification_error", APPENDIX_D[k][n], src))
-    same_world = walsh and k == 2 and world.get("d") == 10 and world.get("m") in (None, 10)
-    obs = world.get("observation")
-    mlp = model.get("kind") == "mlp" and model.get("hidden") == 256 and model.get("n_layers") == 3
-    if same_world and mlp and n in SECTION5_MLP.get(obs, {}):
-        src = "docs/theory.md §5 feasibility check (4000 steps, batch 256)"
-        out.append(("probe_acc_z", SECTION5_MLP[obs][n], src))
-        if obs == "random_bijection":
-            out.append(("probe_acc_recoding", 0.51, src))
-    if (
-        same_world
-        and obs == "random_bijection"
-        and model.get("kind") == "gpt2"
-        and (model.get("hidden"), model.get("n_layers")) == (128, 4)
-        and n in SECTION5_GPT2
-    ):
-        src = "docs/theory.md §5, GPT-2 4x128 at SEP, best layer"
-        out += [(key, value, src) for key, value in SECTION5_GPT2[n].items()]
-    return out
 
 
 # --------------------------------------------------------------------------- the document
@@ -517,92 +366,7 @@ def build_document(path: str | Path) -> tuple[str, list[Section]]:
     return f"probekit report: {path.name}", sections
 
 
-# --------------------------------------------------------------------------- rendering
-
-CSS = """
-body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 72em; color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.9em; }
-th, td { border: 1px solid #ccc; padding: 0.3em 0.5em; text-align: left; vertical-align: top; }
-th { background: #f3f3f3; }
-tr.agrees td.verdict { background: #d9f2d9; }
-tr.disagrees td.verdict { background: #f7d4d4; }
-tr.inconclusive td.verdict { background: #f5ecc8; }
-figure { display: inline-block; margin: 0.5em 1em 0.5em 0; }
-figure img { max-width: 100%; border: 1px solid #eee; }
-figcaption { font-size: 0.85em; color: #555; }
-"""
-
-
-def _html_table(table: Table) -> str:
-    e = html.escape
-    attrs = f' id="{e(table.table_id)}"' if table.table_id else ""
-    head = "".join(f"<th>{e(h)}</th>" for h in table.header)
-    body = []
-    for i, row in enumerate(table.rows):
-        verdict = table.row_verdicts[i] if table.row_verdicts else None
-        cls = f' class="verdict-row {e(verdict)}" data-verdict="{e(verdict)}"' if verdict else ""
-        cells = "".join(
-            f'<td class="verdict">{e(c)}</td>'
-            if verdict and j == len(row) - 2
-            else f"<td>{e(c)}</td>"
-            for j, c in enumerate(row)
-        )
-        body.append(f"<tr{cls}>{cells}</tr>")
-    return f"<table{attrs}><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def render_html(title: str, sections: list[Section]) -> str:
-    """One self-contained HTML page: inline CSS, figures as base64 PNG data URIs."""
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{e(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{e(title)}</h1>",
-    ]
-    for section in sections:
-        parts.append(f"<h{section.level}>{e(section.title)}</h{section.level}>")
-        for block in section.blocks:
-            if isinstance(block, Table):
-                parts.append(_html_table(block))
-            elif isinstance(block, Figure):
-                data = base64.b64encode(block.png).decode("ascii")
-                parts.append(
-                    f'<figure><img src="data:image/png;base64,{data}" alt="{e(block.caption)}">'
-                    f"<figcaption>{e(block.caption)}</figcaption></figure>"
-                )
-            else:
-                parts.append(f"<p>{e(str(block))}</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def _md(text: str) -> str:
-    """Markdown-safe inline text: no line breaks, escaped table pipes and markup characters."""
-    text = " ".join(str(text).split())
-    return re.sub(r"([\\|*_`\[\]<>#])", r"\\\1", text)
-
-
-def render_markdown(title: str, sections: list[Section]) -> tuple[str, dict[str, bytes]]:
-    """Markdown text and the PNG files it links to (file name -> bytes)."""
-    lines, files = [f"# {_md(title)}", ""], {}
-    for section in sections:
-        lines += [f"{'#' * section.level} {_md(section.title)}", ""]
-        for block in section.blocks:
-            if isinstance(block, Table):
-                lines.append("| " + " | ".join(_md(h) for h in block.header) + " |")
-                lines.append("|" + "---|" * len(block.header))
-                lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in block.rows]
-            elif isinstance(block, Figure):
-                name = f"{block.slug}.png"
-                while name in files:
-                    name = f"{block.slug}-{len(files)}.png"
-                files[name] = block.png
-                lines.append(f"![{_md(block.caption)}]({name})")
-            else:
-                lines.append(_md(block))
-            lines.append("")
-    return "\n".join(lines), files
+# --------------------------------------------------------------------------- writing
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:

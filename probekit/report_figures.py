@@ -1,0 +1,89 @@
+"""The report's drawn figures: training curves and per-layer probe curves as PNG bytes.
+
+One concept: drawing a run's numbers with matplotlib (the Agg backend, so no display
+is ever needed) into PNG bytes. `training_figure` plots task accuracy, probe accuracy
+of z and T(z) and the identification error against the step from `metrics.jsonl`;
+`layer_figure` plots held-out linear-probe accuracy per layer with its controls from
+`probe/results.jsonl`. `probekit.report` places them in a run's section.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")  # never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
+    """Task accuracy, probe accuracy of z and T(z), and identification error vs step."""
+    rows = [r for r in metrics if "step" in r]
+    if not rows:
+        return None
+    steps = [r["step"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.4), layout="constrained")
+    for key, label, style in (
+        ("eval_acc", "task accuracy", "-"),
+        ("probe_acc_z", "probe accuracy: z", "-"),
+        ("probe_acc_recoding", "probe accuracy: T(z)", ":"),
+    ):
+        ys = [r.get(key) for r in rows]
+        if any(y is not None for y in ys):
+            left.plot(
+                steps, [math.nan if y is None else y for y in ys], style, marker=".", label=label
+            )
+    left.set(xlabel="step", ylabel="accuracy", ylim=(0.4, 1.02), title=title)
+    left.grid(alpha=0.3)
+    left.legend(fontsize=8)
+    ys = [r.get("identification_error") for r in rows]
+    right.plot(steps, [math.nan if y is None else y for y in ys], "-", marker=".", color="C3")
+    # The error lies in [0, 2]: 0 is z up to sign and order, 2 no correlation at all.
+    right.set(xlabel="step", ylabel="identification error", ylim=(0, 2.05))
+    right.grid(alpha=0.3)
+    return _png(fig)
+
+
+def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
+    """Per-layer linear-probe accuracy on z with controls, drawn from probe/results.jsonl."""
+    acc = [r for r in rows if r.get("metric") == "accuracy" and r.get("probe") == "linear"]
+
+    def series(model: str, family: str) -> tuple[list[int], list[float]]:
+        by_layer: dict[int, list[float]] = {}
+        for r in acc:
+            if r["model"] == model and r["target_family"] == family:
+                by_layer.setdefault(r["layer"], []).append(r["value"])
+        layers = sorted(by_layer)
+        return layers, [sum(by_layer[k]) / len(by_layer[k]) for k in layers]
+
+    trained = series("trained", "z")
+    if not trained[0]:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for model, family, style, label in (
+        ("trained", "z", "-", "trained: z"),
+        ("random_init", "z", "--", "random init: z"),
+        ("trained", "recoding", ":", "trained: recoding T(z)"),
+        ("trained", "control_task", "-.", "trained: control task"),
+    ):
+        xs, ys = series(model, family)
+        if xs:
+            ax.plot(xs, ys, style, marker="o", label=label)
+    raw = [r["value"] for r in acc if r["model"] == "input" and r["target_family"] == "z"]
+    if raw:
+        ax.axhline(sum(raw) / len(raw), color="C4", linestyle=(0, (1, 3)), label="raw input: z")
+    ax.set_xticks(trained[0])
+    ax.set(xlabel="layer (0 = embedding / input)", ylabel="held-out probe accuracy", title=title)
+    ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)
