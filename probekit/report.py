@@ -39,6 +39,7 @@ from probekit.report_references import SECTION5_MLP as SECTION5_MLP  # re-export
 from probekit.report_references import references
 from probekit.report_render import CSS as CSS  # re-exported
 from probekit.report_render import Figure, Section, Table, render_html, render_markdown
+from probekit.run_dir import read_jsonl
 
 
 @dataclass
@@ -57,18 +58,6 @@ class RunSummary:
 
 
 # --------------------------------------------------------------------------- reading
-
-
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue  # a line torn by a kill
-    return rows
 
 
 def _natural(name: str) -> list:
@@ -138,7 +127,7 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
             "written by `probekit train`, `probekit sweep` or `probekit demo`."
         )
     config = yaml.safe_load((path / "config.yaml").read_text()) or {}
-    metrics = _read_jsonl(path / "metrics.jsonl")
+    metrics = read_jsonl(path / "metrics.jsonl")
     probe_dir = path / "probe"
     summary_path = probe_dir / "summary.json"
     probe_summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
@@ -182,7 +171,7 @@ def run_figures(run: RunSummary) -> list[Figure]:
             )
         )
     if not pngs:
-        drawn = layer_figure(_read_jsonl(run.probe_dir / "results.jsonl"), run.name)
+        drawn = layer_figure(read_jsonl(run.probe_dir / "results.jsonl"), run.name)
         if drawn is not None:
             caption = (
                 f"{run.name}: probe accuracy per layer with controls (from probe/results.jsonl)"
@@ -291,7 +280,7 @@ def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
         blocks.append(
             "Sweep specification: " + json.dumps(spec, sort_keys=True, default=str)[:2000]
         )
-    rows = _read_jsonl(sweep_dir / "results.jsonl")
+    rows = read_jsonl(sweep_dir / "results.jsonl")
     if rows and {"metric", "value"} <= set(rows[0]):
         # One row per point: the point's override columns, not the per-metric ones.
         keys = [c for c in rows[0] if c not in ("metric", "value", *PER_METRIC_COLUMNS)]

@@ -8,13 +8,11 @@ of GPT-2 on the same world. A run whose config does not match gets no reference.
 
 from __future__ import annotations
 
+from probekit.appendix_d import PAPER_FINAL
+
 # docs/theory.md §4: the paper's Appendix D, final identification error read off the figure
 # (task degree k -> {n tasks: error}); its exact definition is unpublished.
-APPENDIX_D = {
-    2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
-    3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
-    4: {64: 0.05, 8: 0.17, 4: 0.23, 1: 0.23},
-}
+APPENDIX_D = PAPER_FINAL  # one copy of the numbers read off the paper's figure
 # docs/theory.md §5: the feasibility check (MLP 3x256, d = 10, degree-2 sign tasks), probe
 # accuracy on z by observation map and n; T(z) stayed at 0.51 for the random bijection.
 SECTION5_MLP = {

@@ -34,6 +34,19 @@ def atomic_write_text(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def read_jsonl(path: Path) -> list[dict]:
+    """All complete rows of a JSON-lines file ([] if missing); a line torn by a kill is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
 def _flatten(data, prefix=""):
     if isinstance(data, dict):
         out = {}
@@ -95,15 +108,7 @@ class RunDir:
 
     def read_metrics(self) -> list[dict]:
         """All complete rows of metrics.jsonl."""
-        if not self.metrics.exists():
-            return []
-        rows = []
-        for line in self.metrics.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line torn by a kill
-        return rows
+        return read_jsonl(self.metrics)
 
     def truncate_metrics(self, step: int) -> None:
         """Drop rows logged after `step` (they are re-run after a resume)."""

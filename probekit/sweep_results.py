@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from probekit.config import ExperimentConfig
-from probekit.run_dir import atomic_write_text
+from probekit.run_dir import atomic_write_text, read_jsonl
 from probekit.sweep_spec import Point, SweepSpec
 
 
@@ -59,18 +59,6 @@ def _number(value: Any) -> Any:
     return value
 
 
-def _read_metrics(run_dir: Path) -> list[dict]:
-    path = run_dir / "metrics.jsonl"
-    rows = []
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line torn by a kill
-    return rows
-
-
 def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = None) -> dict:
     """{metric: value} of one finished point: last evaluation, best probe layer, theory, verdict.
 
@@ -80,7 +68,7 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
     from probekit.verdict import verdict
 
     out: dict[str, Any] = {}
-    last = (_read_metrics(run_dir) or [{}])[-1]
+    last = (read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1]
     for name, key in TRAIN_METRICS.items():
         if key in last:
             out[name] = _number(last[key])
