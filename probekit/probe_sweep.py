@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from probekit.config import ProbeConfig
 from probekit.controls import control_task_labels, random_recoding
-from probekit.metrics import identification_error, matched_correlation
+from probekit.metrics import identification_error, matched_correlation, predicted_latents
 from probekit.probe_estimators import MLPProbe
 from probekit.probe_inputs import ProbeInputs
 from probekit.probes import fit_linear_probes
@@ -158,7 +158,7 @@ def probe_sweep(
         for fam in ("z", "recoding"):
             if fam in dec and z_test is not None:
                 truth = z_test if fam == "z" else inputs.families["recoding"][1][test_idx]
-                ident = identification_error(dec[fam], truth)
+                ident = identification_error(predicted_latents(dec[fam]), truth)
                 for metric in ("identification_error", "mcc"):
                     rows.append(
                         {
@@ -170,7 +170,9 @@ def probe_sweep(
                         }
                     )
                 if fam == "z":
-                    corr[(model, site, probe)] = matched_correlation(dec[fam], truth)[0]
+                    corr[(model, site, probe)] = matched_correlation(
+                        predicted_latents(dec[fam]), truth
+                    )[0]
 
     for model, sites in jobs:
         if "linear" not in probes:

@@ -42,17 +42,19 @@ def measure_recovery(
 ) -> dict[str, float]:
     """Held-out linear-probe accuracy of z (and of a random recoding T(z)) and identification error."""
     from probekit.controls import random_recoding, split_by_distinct_inputs
-    from probekit.metrics import identification_error
+    from probekit.metrics import identification_error, predicted_latents
     from probekit.probes import fit_linear_probes
 
     rng = np.random.default_rng(seed)
     train_idx, test_idx = split_by_distinct_inputs(x, test_fraction, rng)
     recoded = random_recoding(z, rng)
     targets = np.concatenate([z, recoded], axis=1).astype(np.float32)
-    result = fit_linear_probes(rep[None], targets, train_idx, test_idx, Cs=Cs, cv=3, seed=seed, num_threads=1)
+    result = fit_linear_probes(
+        rep[None], targets, train_idx, test_idx, Cs=Cs, cv=3, seed=seed, num_threads=1
+    )
     d = z.shape[1]
     scores = np.asarray(result.scores[0])
-    predicted = np.asarray(result.decision_test[0][:, :d])
+    predicted = predicted_latents(result.decision_test[0][:, :d])
     ident = identification_error(predicted, z[test_idx].astype(np.float64))
     return {
         "probe_acc_z": float(scores[:d].mean()),
