@@ -290,6 +290,13 @@ def _decide(p: dict, kind: str) -> dict:
             "decodable from the input; probe controls cannot separate learning from the input",
             "docs/theory.md §1 and §3 result 5",
         )
+    if p.get("degree_z") and p["degree_z"]["max"] == 1:
+        return _answer(
+            "yes",
+            "every task is a single latent ±z_i (degree 1 in z): a model that fits them with "
+            "linear heads must encode those latents linearly, whatever the learner prefers",
+            "docs/theory.md §1 (a task of degree 1 is a coordinate of a signed permutation)",
+        )
     if kind == "uniform":
         return _answer(
             "not_singled_out",
@@ -303,7 +310,11 @@ def _decide(p: dict, kind: str) -> dict:
             "a single task is realised most cheaply flat, deg(h) ≤ deg(Φ) + deg(g)",
             "docs/theory.md §3 result 1",
         )
-    result = "docs/theory.md §3 results 2 and 4" if kind == "low_degree" else "docs/theory.md §3 result 2"
+    result = (
+        "docs/theory.md §3 results 2 and 4"
+        if kind == "low_degree"
+        else "docs/theory.md §3 result 2"
+    )
     if check is not None:
         hier, flat = check["hierarchical_total"], check["flat_total"]
         if check["cheaper"] == "hierarchical":

@@ -190,3 +190,18 @@ def test_cli_json_and_table(capsys, tmp_path):
     table = _run_cli(["--config", str(cfg), "tasks.n=1"], capsys)
     assert "expected recovery: no" in table
     assert "cube check: hierarchical" in table
+
+
+def test_tasks_that_are_the_latents_themselves_force_recovery():
+    from probekit.config import ExperimentConfig
+    from probekit.theory import predict
+    from synthetic.tasks import TaskSpec
+    from synthetic.world import WorldSpec
+
+    cfg = ExperimentConfig(
+        world=WorldSpec(d=6, observation="random_bijection", seed=0),
+        tasks=TaskSpec(family="cross_view", n=6, k=1, params={"observation": "identity"}),
+    )
+    p = predict(cfg)
+    assert p["expected_recovery"] == "yes"
+    assert "single latent" in p["reason"]
