@@ -80,7 +80,9 @@ class ProbeConfig:
     Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
     seed: int = 0
     controls: tuple[str, ...] = ("random_init", "input", "recoding", "control_task")
-    position: str = "sep"  # sep | last_x | mean_x | cls | index:K (token models only)
+    # auto: where the model reads its answer (CLS for BERT-style encoders, SEP for decoders);
+    # or sep | last_x | mean_x | cls | index:K (token models only)
+    position: str = "auto"
     probes: tuple[str, ...] = ("linear",)  # linear, mlp
     z_pairs: bool = True  # also probe the degree-2 characters z_i z_j
     max_cube_d: int = 12  # regenerated probe inputs are the whole cube up to this d
@@ -99,7 +101,7 @@ class ProbeConfig:
             raise ValueError(
                 f"probe.probes must be a non-empty subset of linear, mlp, got {self.probes}"
             )
-        roles = ("sep", "last_x", "mean_x", "cls")
+        roles = ("auto", "sep", "last_x", "mean_x", "cls")
         if self.position not in roles and not self.position.startswith("index:"):
             raise ValueError(
                 f"probe.position={self.position!r} is unknown; use one of {', '.join(roles)} "

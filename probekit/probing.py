@@ -83,6 +83,13 @@ __all__ = [
 ]
 
 
+def readout_position(model) -> str:
+    """Where a model reads its answers: CLS for BERT-style encoders, SEP for decoders."""
+    config = model.config
+    backbone = getattr(config, "backbone_type", None) or config.model_type
+    return "cls" if backbone == "bert" else "sep"
+
+
 def probe_checkpoint(
     checkpoint,
     *,
@@ -160,13 +167,14 @@ def probe_checkpoint(
     models = {"trained": model}
     if "random_init" in cfg.controls:
         models["random_init"] = random_init_copy(model, seed=cfg.seed)
-    reps, position = {}, cfg.position if token_model else "none"
+    read_at = readout_position(model) if cfg.position == "auto" else cfg.position
+    reps, position = {}, read_at if token_model else "none"
     for name, m in models.items():
         acts = extract_activations(
             m,
             feed,
             sites=sites,
-            position=cfg.position,
+            position=read_at,
             roles=roles,
             batch_size=cfg.batch_size,
             cache_dir=cache_dir,

@@ -232,3 +232,25 @@ def test_trained_mlp_recovers_z_far_above_controls(tmp_path):
     assert last["acc_z"] > models["random_init"]["linear"]["layer.2"]["acc_z"] + 0.1
     assert last["acc_z"] > last["acc_recoding"] + 0.15
     assert report.summary["task_metrics"] == pytest.approx(result.metrics)
+
+
+def test_auto_position_reads_where_the_model_answers():
+    from probekit.config import ModelConfig
+    from probekit.models import build_model
+    from probekit.probing import readout_position
+
+    common = dict(
+        vocab_size=20,
+        n_tasks=2,
+        seq_len=8,
+        m=4,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        target="sign",
+    )
+    tiny = dict(hidden=16, n_layers=1, n_heads=2)
+    assert readout_position(build_model(ModelConfig(kind="bert", **tiny), **common)) == "cls"
+    assert readout_position(build_model(ModelConfig(kind="bert-mlm", **tiny), **common)) == "cls"
+    assert readout_position(build_model(ModelConfig(kind="gpt2", **tiny), **common)) == "sep"
+    assert readout_position(build_model(ModelConfig(kind="llama-lm", **tiny), **common)) == "sep"

@@ -40,7 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--sites", type=_csv, help="comma-separated sites, e.g. embed,layer.4 (default: all)"
     )
-    parser.add_argument("--position", help="sep | last_x | mean_x | cls | index:K (default: sep)")
+    parser.add_argument(
+        "--position",
+        help="auto | sep | last_x | mean_x | cls | index:K (default: auto, where the model "
+        "reads its answers: CLS for BERT-style encoders, SEP for decoders)",
+    )
     parser.add_argument("--probes", type=_csv, help="comma-separated: linear,mlp (default: linear)")
     parser.add_argument(
         "--controls",
