@@ -11,15 +11,22 @@ import torch
 
 
 def per_example_scores(out, batch: dict[str, torch.Tensor], target: str, causal: bool):
-    """Per-example loss and fraction of answers right (NaN for real-valued targets)."""
+    """Per-example loss, fraction of answers right, and whether the first answer is right.
+
+    The first answer matters for token answers: later answers of a sequence can be
+    inferred from earlier ones in context, the first only from x. For task heads it
+    equals the accuracy; for real-valued targets both accuracies are NaN.
+    """
     logits = out.logits.float()
     if "targets" in batch and logits.dim() == 2:  # one head per task
         y = batch["targets"].float()
         if target == "sign":
             loss = torch.nn.functional.soft_margin_loss(logits, y, reduction="none").mean(dim=1)
-            return loss, (torch.where(logits >= 0, 1.0, -1.0) == y).float().mean(dim=1)
+            right = (torch.where(logits >= 0, 1.0, -1.0) == y).float().mean(dim=1)
+            return loss, right, right
         loss = ((logits - y) ** 2).mean(dim=1)
-        return loss, torch.full_like(loss, float("nan"))
+        nan = torch.full_like(loss, float("nan"))
+        return loss, nan, nan
     labels = batch["labels"]
     if causal:  # a causal LM predicts token t+1 at position t; a masked LM in place
         logits, labels = logits[:, :-1], labels[:, 1:]
@@ -29,4 +36,6 @@ def per_example_scores(out, batch: dict[str, torch.Tensor], target: str, causal:
     ).view(labels.shape)
     hits = (logits.argmax(-1) == labels) & mask
     count = mask.sum(dim=1).clamp(min=1)
-    return (ce * mask).sum(dim=1) / count, hits.sum(dim=1).float() / count
+    first = mask.float().argmax(dim=1)  # the first answer position of each row
+    first_right = hits[torch.arange(len(first), device=first.device), first].float()
+    return (ce * mask).sum(dim=1) / count, hits.sum(dim=1).float() / count, first_right

@@ -255,20 +255,22 @@ class Trainer:
         """Task loss/accuracy on the evaluation set, and the cheap recovery probe."""
         acc = self.accelerator
         self.model.eval()
-        losses, correct = [], []
+        losses, correct, first = [], [], []
         for (index,) in self.eval_loader:
             rows = {k: v[index.cpu().numpy()] for k, v in self.eval_set.items()}
             batch = _to_tensors(rows, self.input_names, acc.device)
             out = self.model(**batch)
-            loss_i, correct_i = per_example_scores(
+            loss_i, correct_i, first_i = per_example_scores(
                 out, batch, self.cfg.tasks.target, self.cfg.model.kind.endswith("-lm")
             )
             losses.append(acc.gather_for_metrics(loss_i))
             correct.append(acc.gather_for_metrics(correct_i))
+            first.append(acc.gather_for_metrics(first_i))
         metrics = {
             "step": self.step,
             "eval_loss": float(torch.cat(losses).mean()),
             "eval_acc": float(torch.cat(correct).float().mean()),
+            "eval_acc_first": float(torch.cat(first).float().mean()),
             "lr": float(self.scheduler.get_last_lr()[0]),
         }
         if self.cfg.train.recovery_probe and acc.is_main_process:
