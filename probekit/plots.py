@@ -68,7 +68,9 @@ def plot_layer_accuracy(
     ax.set_ylabel("held-out probe accuracy" if family != "user" else "held-out probe score")
     position = summary.get("position")
     # An MLP has no token positions: its layers are read whole.
-    ax.set_title(f"{probe} probe" + (f", position {position}" if position else ""))
+    ax.set_title(
+        f"{probe} probe" + (f", position {position}" if position not in (None, "none") else "")
+    )
     ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
