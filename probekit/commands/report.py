@@ -1,7 +1,7 @@
 """`probekit report`: an HTML page and a Markdown file for a run, a sweep or a directory of runs.
 
-    probekit report runs/x                  # writes runs/x/report/report.html and report.md
-    probekit report sweeps/appendix_d --out reports/appendix_d
+probekit report runs/x                  # writes runs/x/report/report.html and report.md
+probekit report sweeps/appendix_d --out reports/appendix_d
 """
 
 from __future__ import annotations
