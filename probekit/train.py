@@ -30,6 +30,7 @@ from probekit.models.factory import build_model, data_format_for, model_input_na
 from probekit.recovery import final_representation, measure_recovery
 from probekit.run_dir import RunDir, RunExistsError
 from probekit.scoring import per_example_scores
+from synthetic.dataset import package_versions
 from synthetic.sequences import layout_for, sequence_positions
 from synthetic.tasks import TaskSet
 from synthetic.tokenizer import build_tokenizer
@@ -315,7 +316,9 @@ class Trainer:
                 "tasks_polynomials": self.tasks.to_dict(),
                 "steps": self.step,
                 "final_metrics": metrics,
-                "versions": _versions(),
+                "versions": package_versions(
+                    ("probekit", "torch", "transformers", "accelerate", "numpy")
+                ),
             }
 
             def write(tmp: Path) -> None:
@@ -326,22 +329,6 @@ class Trainer:
             self.run.write_final(write)
         acc.wait_for_everyone()
         return self.run.final
-
-
-def _versions() -> dict[str, str]:
-    import accelerate
-    import transformers
-
-    import probekit
-
-    return {
-        "probekit": probekit.__version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-        "numpy": np.__version__,
-        "python": sys.version.split()[0],
-    }
 
 
 def train(

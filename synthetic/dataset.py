@@ -159,11 +159,14 @@ def dataset_fingerprint(dsdict, cfg: GenerateConfig) -> str:
     return h.hexdigest()
 
 
-def _versions() -> dict[str, str]:
+def package_versions(
+    packages=("probekit", "numpy", "datasets", "transformers", "tokenizers"),
+) -> dict[str, str]:
+    """Installed versions of `packages` (and Python), recorded with every saved artefact."""
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for pkg in ("probekit", "numpy", "datasets", "transformers", "tokenizers"):
+    for pkg in packages:
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -190,7 +193,7 @@ def dataset_metadata(dsdict, cfg: GenerateConfig) -> dict[str, Any]:
         },
         "positions": sequence_positions(cfg.data.format, layout, cfg.data.queries_per_sequence),
         "splits": {name: len(ds) for name, ds in dsdict.items()},
-        "versions": _versions(),
+        "versions": package_versions(),
         "fingerprint": dataset_fingerprint(dsdict, cfg),
     }
 
