@@ -79,6 +79,22 @@ def _text_model(kind, path):
     return path
 
 
+def _tiny_model(model_cfg, tok):
+    """A randomly initialised model for a d = 5 world with 4 tasks (multitask, 7 tokens)."""
+    return build_model(
+        model_cfg,
+        vocab_size=len(tok),
+        n_tasks=4,
+        seq_len=7,
+        m=5,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        target="sign",
+        seed=1,
+    )
+
+
 @pytest.mark.parametrize("kind", ["bert", "gpt2"])
 def test_text_dataset_on_a_foreign_checkpoint(tmp_path, text_dir, kind, capsys):
     ckpt = _text_model(kind, tmp_path / kind)
@@ -149,18 +165,7 @@ def test_run_directory_is_reprobed_from_its_spec(tmp_path, capsys):
         ],
     )
     tok = build_tokenizer(5, 4)
-    model = build_model(
-        cfg.model,
-        vocab_size=len(tok),
-        n_tasks=4,
-        seq_len=7,
-        m=5,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        target="sign",
-        seed=1,
-    )
+    model = _tiny_model(cfg.model, tok)
     final = tmp_path / "run" / "final"
     model.save_pretrained(final)
     tok.save_pretrained(final)
@@ -205,19 +210,11 @@ def test_generated_dataset_directory(tmp_path):
     )
     save_dataset(generate_dataset(gen, progress=False), gen, tmp_path / "data")
     tok = build_tokenizer(5, 4)
-    model = build_model(
+    model = _tiny_model(
         load_experiment(
             None, ["model.hidden=16", "model.n_layers=1", "model.n_heads=2", "model.kind=gpt2"]
         ).model,
-        vocab_size=len(tok),
-        n_tasks=4,
-        seq_len=7,
-        m=5,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        target="sign",
-        seed=1,
+        tok,
     )
     model.save_pretrained(tmp_path / "ckpt")
     tok.save_pretrained(tmp_path / "ckpt")  # no probekit_spec.json: --data supplies the world
