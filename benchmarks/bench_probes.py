@@ -19,9 +19,9 @@ import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegressionCV
 
-from probekit.controls import control_task_labels, random_recoding, split_by_distinct_inputs
-from probekit.probe_solvers import DEFAULT_CS, fold_masks
-from probekit.probes import fit_linear_probes
+from probekit.probing.controls import control_task_labels, random_recoding, split_by_distinct_inputs
+from probekit.probing.probes import fit_linear_probes
+from probekit.probing.solvers import DEFAULT_CS, fold_masks
 from synthetic.bits import cube
 
 

@@ -15,18 +15,18 @@ import importlib
 __version__ = "0.1.0"
 
 _LAZY = {
-    "extract_activations": "probekit.activations",
-    "site_names": "probekit.activations",
-    "probe_checkpoint": "probekit.probing",
-    "LinearProbe": "probekit.probe_estimators",
-    "MLPProbe": "probekit.probe_estimators",
-    "fit_linear_probes": "probekit.probes",
-    "identification_error": "probekit.metrics",
+    "extract_activations": "probekit.probing.activations",
+    "site_names": "probekit.probing.activations",
+    "probe_checkpoint": "probekit.probing.pipeline",
+    "LinearProbe": "probekit.probing.estimators",
+    "MLPProbe": "probekit.probing.estimators",
+    "fit_linear_probes": "probekit.probing.probes",
+    "identification_error": "probekit.probing.metrics",
     "train": "probekit.train",
     "load_experiment": "probekit.config",
     "ExperimentConfig": "probekit.config",
-    "predict": "probekit.theory",
-    "verdict": "probekit.verdict",
+    "predict": "probekit.theory.predictions",
+    "verdict": "probekit.theory.verdict",
 }
 
 __all__ = ["__version__", *_LAZY]

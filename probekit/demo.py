@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from probekit.config import ExperimentConfig, load_experiment
-from probekit.run_dir import atomic_write_text
+from probekit.training.run_dir import atomic_write_text
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS = {"full": CONFIG_DIR / "demo.yaml", "quick": CONFIG_DIR / "demo" / "quick.yaml"}
@@ -79,7 +79,7 @@ def ensure_dataset(cfg: ExperimentConfig, path: Path, progress: bool) -> bool:
 
 def ensure_trained(cfg: ExperimentConfig, run: Path, progress: bool) -> bool:
     """Train (or resume) the run unless final/ exists; True if it trained."""
-    from probekit.train import train
+    from probekit.training.loop import train
 
     if (run / "final").is_dir():
         return False
@@ -99,7 +99,7 @@ def ensure_trained(cfg: ExperimentConfig, run: Path, progress: bool) -> bool:
 
 def ensure_probed(run: Path, progress: bool) -> bool:
     """Probe the run's final model unless probe/summary.json is newer than final/."""
-    from probekit.probing import probe_checkpoint
+    from probekit.probing.pipeline import probe_checkpoint
 
     summary = run / "probe" / "summary.json"
     spec = run / "final" / "probekit_spec.json"
@@ -145,7 +145,7 @@ def run_demo(
 
 
 def _run_demo(out, quick, config, task_counts, overrides, progress, log) -> DemoResult:
-    from probekit.report import summarize_run, write_report
+    from probekit.report.document import summarize_run, write_report
 
     if len(set(task_counts)) != len(task_counts) or min(task_counts) < 1:
         raise ValueError(f"task_counts must be distinct positive integers, got {list(task_counts)}")

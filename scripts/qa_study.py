@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from probekit.controls import random_recoding, split_by_distinct_inputs
 from probekit.models.loading import load_model
-from probekit.probes import fit_linear_probes
+from probekit.probing.controls import random_recoding, split_by_distinct_inputs
+from probekit.probing.probes import fit_linear_probes
 from synthetic.config import from_dict
 from synthetic.dataset import DataSpec
 from synthetic.sequences import encode_examples, layout_for, sequence_positions

@@ -7,8 +7,6 @@ from synthetic.fourier import (
     coefficients,
     conditional_degree,
     degree,
-    degree_in_x,
-    fourier_report,
     fwht,
     ifwht,
     level_weights,
@@ -16,6 +14,7 @@ from synthetic.fourier import (
 )
 from synthetic.observation import OBSERVATION_MAPS, ObservationMap, build_observation
 from synthetic.registry import Registry, UnknownNameError
+from synthetic.task_degrees import degree_in_x, fourier_report
 from synthetic.task_families import TASK_FAMILIES
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.world import REDUNDANCY, World, WorldSpec

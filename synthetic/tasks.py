@@ -17,6 +17,7 @@ import numpy as np
 
 from synthetic import config
 from synthetic.bits import MAX_CUBE_BITS, cube
+from synthetic.fourier import polynomials_of
 from synthetic.task_blocks import (
     _BLOCKS,
     Polynomial,
@@ -253,8 +254,6 @@ class TaskSet:
             return [dict(flat[j]) for j in self.order]
         if self.d > 16:
             return None
-        from synthetic.fourier import polynomials_of
-
         return polynomials_of(self.truth_tables())
 
 

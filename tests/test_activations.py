@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import torch
 
-from probekit.activations import check_sites, extract_activations, site_names
-from probekit.checkpoints import load_checkpoint, random_init_copy
 from probekit.models import ModelConfig, build_model
-from probekit.positions import token_roles
+from probekit.models.checkpoints import load_checkpoint, random_init_copy
+from probekit.probing.activations import check_sites, extract_activations, site_names
+from probekit.probing.positions import token_roles
 from synthetic.tokenizer import TokenLayout, build_tokenizer
 
 M, N_TASKS = 6, 3

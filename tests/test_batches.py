@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from probekit.batches import DatasetSource, StreamSource, eval_examples
+from probekit.training.batches import DatasetSource, StreamSource, eval_examples
 from synthetic.data_spec import DataSpec
 from synthetic.sequences import heldout_mask
 from synthetic.tasks import TaskSet, TaskSpec

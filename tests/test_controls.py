@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from probekit.controls import (
+from probekit.probing.controls import (
     control_task_labels,
     distinct_rows,
     draw_recoding,

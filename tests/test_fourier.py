@@ -10,17 +10,15 @@ from synthetic.fourier import (
     coefficients,
     conditional_degree,
     degree,
-    degree_in_x,
-    fourier_report,
     from_coefficients,
     fwht,
     ifwht,
-    inverse_tables,
     level_weights,
     map_tables,
     polynomials_of,
     vector_degree,
 )
+from synthetic.task_degrees import degree_in_x, fourier_report, inverse_tables
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.world import World, WorldSpec
 

@@ -19,9 +19,11 @@ import pytest
 from conftest import HUB_TOKEN
 from huggingface_hub import ModelCard, hf_hub_download
 
-from probekit import hub
 from probekit.commands import push as push_command
-from probekit.model_card import build_model_card
+from probekit.hub import client as hub
+from probekit.hub import files as hub_files
+from probekit.hub import push as hub_push
+from probekit.hub.model_card import build_model_card
 
 SPEC = {
     "world": {"d": 6, "m": 6, "observation": "random_bijection", "observation_params": {},
@@ -97,7 +99,7 @@ def test_push_uploads_run_and_card(hub_env, run_dir, capsys):
     repo_id = "probekit-user/tiny"
     assert f"model {repo_id}: pushed" in capsys.readouterr().out
     files = hub_env.repo(repo_id).commits[hub_env.repo(repo_id).branches["main"]]
-    local = hub.collect_run_files(run_dir)
+    local = hub_files.collect_run_files(run_dir)
     for name in ["model.safetensors", "config.json", "tokenizer.json", "probekit_spec.json",
                  "probe/summary.json", "probe/results.jsonl", "probe/accuracy.png", "config.yaml"]:  # fmt: skip
         assert files[name] == local[name].read_bytes(), name
@@ -172,7 +174,7 @@ def test_repush_is_a_noop_and_changes_push_only_the_diff(hub_env, run_dir, capsy
     new = {"metrics": {**SUMMARY["metrics"], "layer.0.mcc": 0.875}}
     (run_dir / "probe" / "summary.json").write_text(json.dumps(new))
     (run_dir / "probe" / "accuracy.png").unlink()
-    [result] = hub.push_run(run_dir, "me/tiny")
+    [result] = hub_push.push_run(run_dir, "me/tiny")
     assert result.uploaded == ("README.md", "probe/summary.json")  # the card shows the metrics
     assert result.deleted == ("probe/accuracy.png",)
     assert len(repo.history) == commits + 1
@@ -181,11 +183,11 @@ def test_repush_is_a_noop_and_changes_push_only_the_diff(hub_env, run_dir, capsy
 
 
 def test_push_to_a_branch(hub_env, run_dir):
-    [result] = hub.push_run(run_dir, "me/tiny", revision="v1")
+    [result] = hub_push.push_run(run_dir, "me/tiny", revision="v1")
     repo = hub_env.repo("me/tiny")
     assert "model.safetensors" in repo.commits[repo.branches["v1"]]
     assert "model.safetensors" not in repo.commits[repo.branches["main"]]
-    assert hub.push_run(run_dir, "me/tiny", revision="v1")[0].up_to_date
+    assert hub_push.push_run(run_dir, "me/tiny", revision="v1")[0].up_to_date
 
 
 def test_rejected_metadata_is_reported_with_the_reason(hub_env, run_dir, capsys):
@@ -242,7 +244,7 @@ def test_push_with_dataset(hub_env, run_dir, tmp_path):
     dd = datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["z 1 0", "z 0 0"], "y": [1, -1]}),
                                "validation": datasets.Dataset.from_dict({"text": ["z 1 1"], "y": [1]})})  # fmt: skip
     dd.save_to_disk(str(run_dir / "dataset"))
-    model, data = hub.push_run(run_dir, "me/tiny", with_dataset=True)
+    model, data = hub_push.push_run(run_dir, "me/tiny", with_dataset=True)
     assert (data.repo_type, data.repo_id) == ("dataset", "me/tiny-data")
     assert set(data.uploaded) == {"README.md", "data/train-00000-of-00001.parquet",
                                   "data/validation-00000-of-00001.parquet"}  # fmt: skip
@@ -255,7 +257,7 @@ def test_push_with_dataset(hub_env, run_dir, tmp_path):
         .decode()
     )
     assert card.data.datasets == ["me/tiny-data"]
-    assert all(r.up_to_date for r in hub.push_run(run_dir, "me/tiny", with_dataset=True))
+    assert all(r.up_to_date for r in hub_push.push_run(run_dir, "me/tiny", with_dataset=True))
 
 
 def test_file_oids_match_the_hub_ids(tmp_path):
@@ -266,9 +268,9 @@ def test_file_oids_match_the_hub_ids(tmp_path):
     data = bytes(range(256)) * 5000  # > one read chunk
     (tmp_path / "f").write_bytes(data)
     expected = (git_blob_sha1(data), hashlib.sha256(data).hexdigest())
-    assert hub.file_oids(tmp_path / "f") == hub.file_oids(data) == expected
+    assert hub_files.file_oids(tmp_path / "f") == hub_files.file_oids(data) == expected
     assert (
-        hub.file_oids(b"hi")[0] == "32f95c0d1244a78b2be1bab8de17906fabb2c4a8"
+        hub_files.file_oids(b"hi")[0] == "32f95c0d1244a78b2be1bab8de17906fabb2c4a8"
     )  # `git hash-object`
 
 
@@ -309,8 +311,10 @@ def test_card_reads_a_probing_summary(tmp_path):
 @pytest.mark.slow
 def test_reprobe_after_pull_matches_local(hub_env, tmp_path):
     """Probing the pulled checkpoint gives the same summary as probing the local one."""
-    probing = pytest.importorskip("probekit.probing", reason="needs probekit.probing")
-    train = pytest.importorskip("probekit.train", reason="needs probekit.train").train
+    probing = pytest.importorskip(
+        "probekit.probing.pipeline", reason="needs probekit.probing.pipeline"
+    )
+    train = pytest.importorskip("probekit.train", reason="needs probekit.training.loop").train
     from probekit.config import load_experiment
 
     overrides = ["world.d=4", "tasks.n=4", "model.kind=mlp", "data.format=array", "model.hidden=16", "model.n_layers=1",
@@ -318,7 +322,7 @@ def test_reprobe_after_pull_matches_local(hub_env, tmp_path):
                  "train.batch_size=32", "train.eval_examples=64", "train.warmup_steps=0"]  # fmt: skip
     run = tmp_path / "run"
     train(load_experiment(None, overrides), run, progress=False)
-    assert hub.push_run(run, "me/reprobe")[0].commit
+    assert hub_push.push_run(run, "me/reprobe")[0].commit
     local = probing.probe_checkpoint(run, progress=False).summary
     pulled = probing.probe_checkpoint("me/reprobe", progress=False).summary
     local.pop("checkpoint"), pulled.pop("checkpoint")  # the paths differ, nothing else may
@@ -341,9 +345,9 @@ def test_push_to_the_real_hub(tmp_path):
     repo_id = f"{api.whoami()['name']}/probekit-hub-test-{os.getpid()}"
     run = make_run(tmp_path)
     try:
-        [result] = hub.push_run(run, repo_id, private=True, token=token)
+        [result] = hub_push.push_run(run, repo_id, private=True, token=token)
         assert not result.up_to_date
-        assert hub.push_run(run, repo_id, private=True, token=token)[0].up_to_date
+        assert hub_push.push_run(run, repo_id, private=True, token=token)[0].up_to_date
         folder = hub.resolve_checkpoint(repo_id, token=token, cache_dir=tmp_path / "cache")
         assert (folder / "model.safetensors").read_bytes() == (
             run / "final" / "model.safetensors"

@@ -3,9 +3,15 @@
 import numpy as np
 import pytest
 
-from probekit.controls import random_recoding, split_by_distinct_inputs
-from probekit.metrics import accuracy, identification_error, matched_correlation, r2, selectivity
-from probekit.probes import fit_linear_probes
+from probekit.probing.controls import random_recoding, split_by_distinct_inputs
+from probekit.probing.metrics import (
+    accuracy,
+    identification_error,
+    matched_correlation,
+    r2,
+    selectivity,
+)
+from probekit.probing.probes import fit_linear_probes
 from synthetic.bits import cube
 
 D = 8
@@ -107,7 +113,7 @@ def test_accuracy_r2_and_selectivity_dicts():
 
 
 def test_predicted_latents_bound_probe_logits_so_outliers_cannot_swamp_the_match():
-    from probekit.metrics import identification_error, predicted_latents
+    from probekit.probing.metrics import identification_error, predicted_latents
 
     rng = np.random.default_rng(0)
     z = rng.choice([-1.0, 1.0], size=(200, 4))

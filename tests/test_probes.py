@@ -6,7 +6,7 @@ import torch
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from probekit.probes import LinearProbe, MLPProbe, fit_layer, fit_linear_probes, fold_masks
+from probekit.probing.probes import LinearProbe, MLPProbe, fit_layer, fit_linear_probes, fold_masks
 
 
 @pytest.fixture(autouse=True, scope="module")

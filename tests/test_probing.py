@@ -6,14 +6,14 @@ from itertools import combinations
 import numpy as np
 import pytest
 
-import probekit.probe_inputs as probe_inputs
-import probekit.probing as probing
+import probekit.probing.inputs as probe_inputs
+import probekit.probing.pipeline as probing
 from probekit.config import ExperimentConfig, ProbeConfig, load_experiment
 from probekit.models import build_model
-from probekit.probe_inputs import ProbeInputs
-from probekit.probe_summary import summarize
-from probekit.probe_sweep import probe_sweep
-from probekit.probing import probe_checkpoint
+from probekit.probing.inputs import ProbeInputs
+from probekit.probing.pipeline import probe_checkpoint
+from probekit.probing.probe_sweep import probe_sweep
+from probekit.probing.summary import summarize
 from synthetic.bits import cube
 from synthetic.tokenizer import build_tokenizer
 
@@ -205,7 +205,7 @@ def test_spec_probe_section_sets_the_defaults(tmp_path):
 
 @pytest.mark.slow
 def test_trained_mlp_recovers_z_far_above_controls(tmp_path):
-    from probekit.train import train
+    from probekit.training.loop import train
 
     cfg = load_experiment(
         None,
@@ -237,7 +237,7 @@ def test_trained_mlp_recovers_z_far_above_controls(tmp_path):
 def test_auto_position_reads_where_the_model_answers():
     from probekit.config import ModelConfig
     from probekit.models import build_model
-    from probekit.probing import readout_position
+    from probekit.probing.pipeline import readout_position
 
     common = dict(
         vocab_size=20,

@@ -16,7 +16,7 @@ from PIL import Image
 
 from probekit.cli import main
 from probekit.config import load_experiment
-from probekit.report import references, summarize_run, write_report
+from probekit.report.document import references, summarize_run, write_report
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 QUICK, DEFAULT = CONFIGS / "demo" / "quick.yaml", CONFIGS / "default.yaml"

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import torch
 
-from probekit.scoring import per_example_scores
+from probekit.models.scoring import per_example_scores
 
 
 def test_heads_score_signs_and_soft_margin():

@@ -1,4 +1,4 @@
-"""probekit.sweep and probekit.appendix_d: grids, names, strict validation, resume, results."""
+"""probekit.sweeps.runner and probekit.sweeps.appendix_d: grids, names, strict validation, resume, results."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import yaml
 
-from probekit.appendix_d import PAPER_FINAL, extract_curves, final_table, write_appendix_d
 from probekit.cli import main as cli_main
-from probekit.sweep import (
+from probekit.sweeps.appendix_d import PAPER_FINAL, extract_curves, final_table, write_appendix_d
+from probekit.sweeps.runner import (
     SweepError,
     load_sweep,
     parse_only,
@@ -202,8 +202,8 @@ def test_every_preset_validates():
 
 
 def test_sweep_runs_resumes_and_writes_one_row_per_point_and_metric(tmp_path):
-    from probekit.sweep import probe_run
-    from probekit.train import train
+    from probekit.sweeps.runner import probe_run
+    from probekit.training.loop import train
 
     spec = load_sweep(_sweep_file(tmp_path, grid={"tasks.n": [2, 4]}))
     out = tmp_path / "out"

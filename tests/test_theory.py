@@ -1,4 +1,4 @@
-"""Known-answer tests for probekit.theory and the `probekit theory` command."""
+"""Known-answer tests for probekit.theory.predictions and the `probekit theory` command."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from probekit.commands import theory as theory_cmd
-from probekit.theory import EXPECTED, classify_distribution, predict, predict_specs
+from probekit.theory.predictions import EXPECTED, classify_distribution, predict, predict_specs
 from synthetic.bits import cube, to_index
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.world import World, WorldSpec
@@ -194,7 +194,7 @@ def test_cli_json_and_table(capsys, tmp_path):
 
 def test_tasks_that_are_the_latents_themselves_force_recovery():
     from probekit.config import ExperimentConfig
-    from probekit.theory import predict
+    from probekit.theory.predictions import predict
     from synthetic.tasks import TaskSpec
     from synthetic.world import WorldSpec
 

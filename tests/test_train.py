@@ -16,8 +16,8 @@ import yaml
 from safetensors.numpy import load_file
 
 from probekit.config import load_experiment
-from probekit.run_dir import RunExistsError
-from probekit.train import train
+from probekit.training.loop import train
+from probekit.training.run_dir import RunExistsError
 
 REPO = Path(__file__).resolve().parents[1]
 

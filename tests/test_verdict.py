@@ -1,10 +1,10 @@
-"""Verdict tables: one row per rule in probekit.verdict."""
+"""Verdict tables: one row per rule in probekit.theory.verdict."""
 
 from __future__ import annotations
 
 import pytest
 
-from probekit.verdict import recovery_status, verdict
+from probekit.theory.verdict import recovery_status, verdict
 
 
 def m(z, rec=0.5, rand=0.5, task=0.99, **extra):
@@ -86,7 +86,7 @@ def test_input_decodable_prediction_is_inconclusive():
 
 
 def test_works_with_a_real_prediction():
-    from probekit.theory import predict_specs
+    from probekit.theory.predictions import predict_specs
     from synthetic.tasks import TaskSpec
     from synthetic.world import WorldSpec
 

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its verdict table and where the report is."""
     from probekit.demo import run_demo
-    from probekit.run_dir import RunExistsError
+    from probekit.training.run_dir import RunExistsError
 
     try:
         run_demo(

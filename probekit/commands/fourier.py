@@ -58,7 +58,7 @@ def format_report(rep: dict) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Build the world and tasks and print their Fourier report."""
-    from synthetic.fourier import fourier_report
+    from synthetic.task_degrees import fourier_report
 
     try:
         cfg = config_from_args(args, sections=("data", "model", "train", "probe"))

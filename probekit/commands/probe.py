@@ -64,7 +64,7 @@ def _default_out(checkpoint: str) -> Path | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the sweep and print the best-layer summary as one JSON line."""
-    from probekit.probing import probe_checkpoint
+    from probekit.probing.pipeline import probe_checkpoint
 
     out = args.out or _default_out(args.checkpoint)
     if out is None:

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Push the run; print what happened; map failures to a message and an exit code."""
-    from probekit.hub import HubError, HubUnavailableError, push_run
+    from probekit.hub.client import HubError, HubUnavailableError
+    from probekit.hub.push import push_run
 
     try:
         results = push_run(

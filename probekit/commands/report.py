@@ -19,7 +19,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write the report and print where it is, as one JSON line."""
-    from probekit.report import write_report
+    from probekit.report.document import write_report
 
     try:
         paths = write_report(args.path, args.out)

@@ -41,9 +41,9 @@ def run(args: argparse.Namespace) -> int:
     """Validate the sweep, then list, print or run its points."""
     import dataclasses
 
-    from probekit.sweep import describe, launch_commands, run_sweep
-    from probekit.sweep_results import summary_table
-    from probekit.sweep_spec import SweepError, load_sweep, parse_only, select, validate
+    from probekit.sweeps.results import summary_table
+    from probekit.sweeps.runner import describe, launch_commands, run_sweep
+    from probekit.sweeps.spec import SweepError, load_sweep, parse_only, select, validate
 
     try:
         spec = load_sweep(args.config)
@@ -75,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(summary_table(result.rows))
     if result.appendix_d:
-        from probekit.appendix_d import format_table
+        from probekit.sweeps.appendix_d import format_table
 
         print(format_table(result.appendix_d["table"]))
     summary = {

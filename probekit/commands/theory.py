@@ -25,7 +25,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the config, predict, print."""
     from probekit.config import load_experiment
-    from probekit.theory import MAX_EXACT_D, predict
+    from probekit.theory.predictions import MAX_EXACT_D, predict
 
     cfg = load_experiment(args.config, args.overrides)
     max_d = MAX_EXACT_D if args.max_exact_d is None else args.max_exact_d

@@ -1,5 +1,69 @@
-"""`probekit train`: the same entry point as `python -m probekit.train`."""
+"""`probekit train`: pretrain a model on proxy tasks (also `python -m probekit.train`).
 
-from probekit.train import add_arguments, run
+accelerate launch -m probekit.train --config configs/default.yaml --run-dir runs/x
+python -m probekit.train --config configs/default.yaml train.steps=500
+"""
 
-__all__ = ["add_arguments", "run"]
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+
+from probekit.config import load_experiment
+from probekit.training.loop import train
+from probekit.training.run_dir import RunExistsError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Command-line options shared by `python -m probekit.train` and `probekit train`."""
+    parser.add_argument("--config", help="experiment YAML (default: built-in defaults)")
+    parser.add_argument("--run-dir", help="where to write the run (default: runs/<config name>)")
+    parser.add_argument(
+        "--no-resume",
+        action="store_true",
+        help="ignore checkpoints in the run directory and start over",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a finished run in --run-dir"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run training from parsed arguments."""
+    cfg = load_experiment(args.config, args.overrides)
+    run_dir = args.run_dir or str(
+        Path("runs") / (Path(args.config).stem if args.config else "default")
+    )
+    try:
+        result = train(
+            cfg,
+            run_dir,
+            resume=not args.no_resume,
+            overwrite=args.overwrite,
+            progress=not args.no_progress,
+        )
+    except RunExistsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    summary = {
+        k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
+        for k, v in result.metrics.items()
+    }
+    print(json.dumps({"run_dir": str(result.run_dir), "final": str(result.final_dir), **summary}))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m probekit.train` / `accelerate launch -m probekit.train`."""
+    parser = argparse.ArgumentParser(prog="probekit.train", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,9 @@
 """Models: the MLP baseline, stock transformers with task heads, and plain LM / MLM models.
 
+A `ModelConfig` in, a `PreTrainedModel` out; a checkpoint directory or Hub id in, the
+loaded model, tokenizer and spec out. Read `factory.py` first (`build_model`), then
+`checkpoints.py` (`load_checkpoint`).
+
 Importing this package registers `MLPConfig`/`MLPModel` ("probekit-mlp") and
 `TaskHeadsConfig`/`TaskHeadsModel` ("probekit-task-heads") with `AutoConfig` and
 `AutoModel`, so `AutoModel.from_pretrained(run_dir / "final")` loads them without remote code.

@@ -41,9 +41,9 @@ def measure_recovery(
     Cs=(0.1, 1.0, 10.0),
 ) -> dict[str, float]:
     """Held-out linear-probe accuracy of z (and of a random recoding T(z)) and identification error."""
-    from probekit.controls import random_recoding, split_by_distinct_inputs
-    from probekit.metrics import identification_error, predicted_latents
-    from probekit.probes import fit_linear_probes
+    from probekit.probing.controls import random_recoding, split_by_distinct_inputs
+    from probekit.probing.metrics import identification_error, predicted_latents
+    from probekit.probing.probes import fit_linear_probes
 
     rng = np.random.default_rng(seed)
     train_idx, test_idx = split_by_distinct_inputs(x, test_fraction, rng)

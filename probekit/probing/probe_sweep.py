@@ -17,11 +17,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from probekit.config import ProbeConfig
-from probekit.controls import control_task_labels, random_recoding
-from probekit.metrics import identification_error, matched_correlation, predicted_latents
-from probekit.probe_estimators import MLPProbe
-from probekit.probe_inputs import ProbeInputs
-from probekit.probes import fit_linear_probes
+from probekit.probing.controls import control_task_labels, random_recoding
+from probekit.probing.estimators import MLPProbe
+from probekit.probing.inputs import ProbeInputs
+from probekit.probing.metrics import identification_error, matched_correlation, predicted_latents
+from probekit.probing.probes import fit_linear_probes
 
 MODELS = ("trained", "random_init", "input")
 CONTROLS = ("random_init", "input", "recoding", "control_task")

@@ -1,6 +1,6 @@
 """What a push uploads: the files of a run (and of its dataset) and their content ids.
 
-Nothing here talks to the Hub; `probekit.hub` decides what to send by comparing these
+Nothing here talks to the Hub; `probekit.hub.client` decides what to send by comparing these
 ids with the remote tree.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from probekit import model_card
+from probekit.hub import model_card
 
 # Run-relative sources -> where they land in the model repo. `final/` goes to the root
 # so that `from_pretrained(repo_id)` finds config.json and the weights.

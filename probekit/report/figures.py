@@ -4,7 +4,7 @@ One concept: drawing a run's numbers with matplotlib (the Agg backend, so no dis
 is ever needed) into PNG bytes. `training_figure` plots task accuracy, probe accuracy
 of z and T(z) and the identification error against the step from `metrics.jsonl`;
 `layer_figure` plots held-out linear-probe accuracy per layer with its controls from
-`probe/results.jsonl`. `probekit.report` places them in a run's section.
+`probe/results.jsonl`. `probekit.report.document` places them in a run's section.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 One concept: given one layer's training rows and many targets, fit every target over
 a grid of regularisation values C and K cross-validation folds in a few large tensor
 operations, pick C per target by CV and refit on all rows (`fit_layer`), with the
-helpers that decide a target's kind and draw the folds. `probekit.probes` runs this
-per layer for a whole probe sweep; `probekit.probe_estimators` wraps it as
+helpers that decide a target's kind and draw the folds. `probekit.probing.probes` runs this
+per layer for a whole probe sweep; `probekit.probing.estimators` wraps it as
 scikit-learn estimators.
 
 Features are standardised with train statistics and turned to their principal axes

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from probekit.config import ExperimentConfig
-from probekit.run_dir import atomic_write_text, read_jsonl
-from probekit.sweep_spec import Point, SweepSpec
+from probekit.sweeps.spec import Point, SweepSpec
+from probekit.training.run_dir import atomic_write_text, read_jsonl
 
 
 def point_status(run_dir: Path, probe: bool) -> str:
@@ -64,8 +64,8 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
 
     Text values (the probe's best site, the theory's and the verdict's reasons) are metrics
     of their own, so the table stays one row per point × metric with no ragged columns."""
-    from probekit.theory import predict
-    from probekit.verdict import verdict
+    from probekit.theory.predictions import predict
+    from probekit.theory.verdict import verdict
 
     out: dict[str, Any] = {}
     last = (read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1]

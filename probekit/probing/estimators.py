@@ -4,7 +4,7 @@ One concept: a probe as a scikit-learn estimator. `__init__` only stores its key
 arguments, `fit` returns self and sets attributes ending in `_`, so `clone`,
 `GridSearchCV` and `cross_val_score` work. Both share the target handling of
 `_ProbeBase` (per-column kinds, binary label coding, predict and score): `LinearProbe`
-fits with the batched solver of `probekit.probe_solvers`, `MLPProbe` trains a small
+fits with the batched solver of `probekit.probing.solvers`, `MLPProbe` trains a small
 torch MLP.
 """
 
@@ -18,7 +18,7 @@ from sklearn.utils import ClassifierTags, RegressorTags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from probekit.probe_solvers import DEFAULT_CS, TINY, fit_layer, fold_masks, standardise
+from probekit.probing.solvers import DEFAULT_CS, TINY, fit_layer, fold_masks, standardise
 
 
 class _ProbeBase(BaseEstimator):

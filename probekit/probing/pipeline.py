@@ -20,9 +20,9 @@ Identification error and MCC (docs/theory.md §6) are computed from the held-out
 values of the d probes for z (one direction per latent), matched to the latents by
 the Hungarian assignment.
 
-Inputs and their target families live in `probekit.probe_inputs` (1, 2), the controls
-and the probe fits in `probekit.probe_sweep` (2, 4), the summary and its files in
-`probekit.probe_summary` (5); `probe_checkpoint` here ties them together with the
+Inputs and their target families live in `probekit.probing.inputs` (1, 2), the controls
+and the probe fits in `probekit.probing.probe_sweep` (2, 4), the summary and its files in
+`probekit.probing.summary` (5); `probe_checkpoint` here ties them together with the
 representations (3) and the split, and re-exports their public names.
 """
 
@@ -33,26 +33,25 @@ from pathlib import Path
 
 import numpy as np
 
-from probekit.activations import (
+from probekit.config import ProbeConfig
+from probekit.models.checkpoints import load_checkpoint, random_init_copy
+from probekit.probing.activations import (
     check_inputs,
     check_sites,
     extract_activations,
     is_token_model,
     site_names,
 )
-from probekit.checkpoints import load_checkpoint, random_init_copy
-from probekit.config import ProbeConfig
-from probekit.controls import split_by_distinct_inputs
-from probekit.positions import tokenizer_roles
-from probekit.probe_inputs import (
+from probekit.probing.controls import split_by_distinct_inputs
+from probekit.probing.inputs import (
     ProbeInputs,
     _label_family,
     inputs_from_dataset,
     inputs_from_spec,
     inputs_from_text,
 )
-from probekit.probe_summary import ProbeReport, summarize, write_report
-from probekit.probe_sweep import (
+from probekit.probing.positions import tokenizer_roles
+from probekit.probing.probe_sweep import (
     CONTROLS,
     FAMILIES,
     MLP_FAMILIES,
@@ -63,6 +62,7 @@ from probekit.probe_sweep import (
     _check_targets,
     probe_sweep,
 )
+from probekit.probing.summary import ProbeReport, summarize, write_report
 
 __all__ = [
     "CONTROLS",

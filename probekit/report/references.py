@@ -8,27 +8,11 @@ of GPT-2 on the same world. A run whose config does not match gets no reference.
 
 from __future__ import annotations
 
-from probekit.appendix_d import PAPER_FINAL
+from probekit.theory.paper import PAPER_FINAL, SECTION5_GPT2, SECTION5_MLP
 
 # docs/theory.md §4: the paper's Appendix D, final identification error read off the figure
 # (task degree k -> {n tasks: error}); its exact definition is unpublished.
-APPENDIX_D = PAPER_FINAL  # one copy of the numbers read off the paper's figure
-# docs/theory.md §5: the feasibility check (MLP 3x256, d = 10, degree-2 sign tasks), probe
-# accuracy on z by observation map and n; T(z) stayed at 0.51 for the random bijection.
-SECTION5_MLP = {
-    "random_bijection": {1: 0.51, 8: 0.60, 64: 0.90, 256: 0.98},
-    "gf2_linear": {1: 0.39, 8: 0.40, 64: 0.85, 256: 1.00},
-}
-# docs/theory.md §5, GPT-2 (4 layers, width 128) on the same world: best-layer numbers.
-SECTION5_GPT2 = {
-    64: {
-        "task_acc": 0.99,
-        "probe_acc_z": 0.91,
-        "probe_acc_random_init": 0.49,
-        "probe_acc_recoding": 0.49,
-    },
-    1: {"task_acc": 0.55, "probe_acc_z": 0.49},
-}
+APPENDIX_D = PAPER_FINAL
 
 
 def references(config: dict) -> list[tuple[str, float, str]]:

@@ -85,7 +85,7 @@ NOT_METRICS = {"seed", "n_examples", "n_train", "n_test", "layer", "steps"}
 def summary_metrics(summary: Any) -> list[tuple[str, float]]:
     """The headline numbers of a probe summary as (dotted name, value), in file order.
 
-    A `probekit.probing` summary contributes its `best_layer` entries (per probe: accuracy
+    A `probekit.probing.pipeline` summary contributes its `best_layer` entries (per probe: accuracy
     on each target family, selectivity, identification error, MCC); any other JSON
     contributes its finite numeric leaves (under `metrics` when there is such a key).
     """

@@ -6,7 +6,7 @@ plain grid keys or zipped keys that change together), `SweepSpec.points()` expan
 the cartesian product of each block into named `Point`s (`point_name`,
 `to_override`), `parse_only`/`select` pick points for `--only`, and `validate` builds
 every point's `ExperimentConfig` so a bad point fails before the first run.
-`probekit.sweep` runs the points; the file format is described there.
+`probekit.sweeps.runner` runs the points; the file format is described there.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `load_checkpoint` returns the model (through `AutoModel`, with the probekit classes
 registered), its tokenizer when one was saved and its `probekit_spec.json` when there
 is one; `checkpoint_dir` resolves the name to a local directory (a run's `final/`, or a
-Hub download through `probekit.hub`); `random_init_copy` is the same architecture with
+Hub download through `probekit.hub.client`); `random_init_copy` is the same architecture with
 fresh seeded weights, the `random_init` control.
 """
 
@@ -38,7 +38,7 @@ def checkpoint_dir(name_or_path: str | Path, revision: str | None = None) -> Pat
             f"{path} holds neither config.json nor final/config.json; pass a run directory, "
             "its final/ directory, or any save_pretrained output."
         )
-    from probekit.hub import resolve_checkpoint
+    from probekit.hub.client import resolve_checkpoint
 
     return checkpoint_dir(resolve_checkpoint(name_or_path, revision=revision))
 

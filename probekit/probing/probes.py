@@ -4,11 +4,11 @@ A probe sweep asks the same question many times: "is target t linearly decodable
 from layer l?" for every layer, latent, recoding and control target. Fitting each
 with scikit-learn in a loop is the slow path, so `fit_linear_probes` validates the
 inputs, draws the CV folds once and solves all targets per layer with the batched
-solver of `probekit.probe_solvers` (Newton/IRLS logistic, closed-form ridge, C by
+solver of `probekit.probing.solvers` (Newton/IRLS logistic, closed-form ridge, C by
 K-fold CV), then scores every probe on the held-out rows into a `ProbeResults`.
 
 The scikit-learn estimators `LinearProbe` and `MLPProbe` live in
-`probekit.probe_estimators`; they and the solver helpers are re-exported here.
+`probekit.probing.estimators`; they and the solver helpers are re-exported here.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from probekit.probe_estimators import LinearProbe, MLPProbe
-from probekit.probe_solvers import (
+from probekit.probing.estimators import LinearProbe, MLPProbe
+from probekit.probing.solvers import (
     DEFAULT_CS,
     KINDS,
     check_trainable,

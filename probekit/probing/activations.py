@@ -8,9 +8,9 @@ site, `layer.L`, is taken after the final normalisation for GPT-2 (`ln_f`) and L
 `last_hidden_state`; BERT (post-LN inside each block) and the MLP have no final norm.
 
 Positions pick one vector per example from a (B, T, H) state by token role (`sep`,
-`last_x`, `mean_x`, `cls`, `index:K`; defined in `probekit.positions`). The MLP has no
+`last_x`, `mean_x`, `cls`, `index:K`; defined in `probekit.probing.positions`). The MLP has no
 tokens: its states are already (B, H) and the position is `none`. A model given as a
-path is loaded by `probekit.checkpoints`. The public names of those two modules can
+path is loaded by `probekit.models.checkpoints`. The public names of those two modules can
 also be imported from here.
 
 Extraction is batched, gradient-free and streams each site into a memory-mapped
@@ -33,9 +33,14 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from probekit.checkpoints import Checkpoint, checkpoint_dir, load_checkpoint, random_init_copy
+from probekit.models.checkpoints import (
+    Checkpoint,
+    checkpoint_dir,
+    load_checkpoint,
+    random_init_copy,
+)
 from probekit.models.factory import hidden_state_name
-from probekit.positions import (
+from probekit.probing.positions import (
     ROLE_POSITIONS,
     TokenRoles,
     parse_position,

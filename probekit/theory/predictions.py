@@ -11,7 +11,7 @@
 - an overall `expected_recovery` in {"yes", "no", "not_singled_out"} with its reason.
 
 For m > d, degrees in x are taken as functions of the first d observed bits, which
-determine z (`synthetic.fourier.tables_in_x`); they are upper bounds on what a
+determine z (`synthetic.task_degrees.tables_in_x`); they are upper bounds on what a
 learner using the redundant bits could reach. For d above `max_exact_d` nothing is
 enumerated and the saving per task is an assumption, stated in the output.
 """
@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synthetic.fourier import degree, inverse_tables, tables_in_x, vector_degree
+from synthetic.fourier import degree, vector_degree
+from synthetic.task_degrees import inverse_tables, tables_in_x
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.world import World, WorldSpec
 

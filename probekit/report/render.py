@@ -4,7 +4,7 @@ One concept: turning a document (a title and `Section`s of paragraphs, `Table`s 
 `Figure`s) into text. `render_html` writes one self-contained page (inline CSS,
 figures embedded as base64 PNG data URIs, every piece of text passed through
 `html.escape`); `render_markdown` writes the same content as Markdown with escaped
-inline text and returns the PNG files it links to. `probekit.report` builds the
+inline text and returns the PNG files it links to. `probekit.report.document` builds the
 document from runs and sweeps.
 """
 

@@ -19,8 +19,8 @@ skipped, an interrupted one resumes from its checkpoints, so a killed sweep cont
 `SWEEP/results.jsonl` is the long-form table (one row per point × metric) and
 `SWEEP/sweep.json` describes the grid.
 
-Parsing and grid expansion live in `probekit.sweep_spec`, the results table in
-`probekit.sweep_results`; their public names are re-exported here.
+Parsing and grid expansion live in `probekit.sweeps.spec`, the results table in
+`probekit.sweeps.results`; their public names are re-exported here.
 """
 
 from __future__ import annotations
@@ -33,8 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from probekit.config import ExperimentConfig
-from probekit.run_dir import atomic_write_text
-from probekit.sweep_results import (
+from probekit.sweeps.results import (
     PROBE_METRICS,
     SUMMARY_COLUMNS,
     TRAIN_METRICS,
@@ -43,7 +42,7 @@ from probekit.sweep_results import (
     summary_table,
     write_results,
 )
-from probekit.sweep_spec import (
+from probekit.sweeps.spec import (
     BLOCK_KEYS,
     FIGURES,
     SWEEP_KEYS,
@@ -59,6 +58,7 @@ from probekit.sweep_spec import (
     to_override,
     validate,
 )
+from probekit.training.run_dir import atomic_write_text
 from synthetic.config import apply_overrides, load_yaml
 
 __all__ = [
@@ -96,8 +96,8 @@ __all__ = [
 
 
 def probe_run(run_dir: Path, *, progress: bool = False) -> Path:
-    """Probe a finished run layer by layer into RUN/probe (the one call into probekit.probing)."""
-    from probekit.probing import probe_checkpoint
+    """Probe a finished run layer by layer into RUN/probe (the one call into probekit.probing.pipeline)."""
+    from probekit.probing.pipeline import probe_checkpoint
 
     out = Path(run_dir) / "probe"
     probe_checkpoint(Path(run_dir), out=out, progress=progress)
@@ -105,7 +105,7 @@ def probe_run(run_dir: Path, *, progress: bool = False) -> Path:
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path) -> Any:
-    from probekit.train import train
+    from probekit.training.loop import train
 
     return train(cfg, run_dir, resume=True, progress=False)
 
@@ -199,7 +199,7 @@ def run_sweep(
         )
     bar.close()
     if figure and wants_figure(spec, points):
-        from probekit.appendix_d import write_appendix_d
+        from probekit.sweeps.appendix_d import write_appendix_d
 
         result.appendix_d = write_appendix_d(out, [out / p.name for p in points])
         result.figure = result.appendix_d["png"]

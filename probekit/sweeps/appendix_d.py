@@ -1,7 +1,7 @@
 """Appendix D of Zhang, Chen & Chen (ICML 2025): identification error vs iterations, per task
 degree k and number of tasks n, drawn from a sweep's run directories beside the paper's values.
 
-    python -m probekit.appendix_d runs/sweeps/appendix_d     # redraw from a finished sweep
+    python -m probekit.sweeps.appendix_d runs/sweeps/appendix_d     # redraw from a finished sweep
 
 Our identification error is docs/theory.md §6 (standardised units, matched one-to-one to the
 latents, signs fixed; in [0, 2], MCC = 1 − error/2); the paper's is an unpublished MSE that
@@ -20,16 +20,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from probekit.run_dir import atomic_write_text
+from probekit.theory.paper import PAPER_FINAL, PAPER_START, PAPER_STEPS
+from probekit.training.run_dir import atomic_write_text
 
-# Final values read off the paper's Appendix-D figure (docs/theory.md §4), {k: {n: error}}.
-PAPER_FINAL: dict[int, dict[int, float]] = {
-    2: {64: 0.07, 8: 0.18, 4: 0.22, 1: 0.19},
-    3: {64: 0.06, 8: 0.10, 4: 0.21, 1: 0.26},
-    4: {64: 0.05, 8: 0.17, 4: 0.23, 1: 0.23},
-}
-PAPER_START = 0.22
-PAPER_STEPS = 5000
 SCALE_NOTE = (
     "Ours: identification error of docs/theory.md §6 (standardised units, Hungarian-matched, "
     "in [0, 2]). Paper: an MSE of unpublished definition starting near 0.22 (right axis, "
@@ -237,7 +230,7 @@ def format_table(rows: Iterable[Mapping]) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Redraw the figure of a sweep directory and print the table."""
     parser = argparse.ArgumentParser(
-        prog="probekit.appendix_d", description=__doc__.splitlines()[0]
+        prog="probekit.sweeps.appendix_d", description=__doc__.splitlines()[0]
     )
     parser.add_argument("sweep_dir", help="a `probekit sweep` output directory")
     args = parser.parse_args(argv)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
-from probekit.probe_inputs import ProbeInputs
-from probekit.probe_sweep import SweepResult, _site_layer
+from probekit.probing.inputs import ProbeInputs
+from probekit.probing.probe_sweep import SweepResult, _site_layer
 
 
 def _mean(rows, **match) -> float | None:
@@ -92,7 +92,7 @@ def _atomic_text(path: Path, text: str) -> None:
 
 def write_report(report: ProbeReport, out: str | Path, probes: Sequence[str]) -> Path:
     """results.jsonl, summary.json and the PNG plots into `out`, each written atomically."""
-    from probekit import plots
+    from probekit.probing import plots
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,15 +9,15 @@ directory of runs and writes two renderings of one document model:
 
 Per run: a verdict row (prediction, task accuracy, probe accuracy of z, of a random
 recoding T(z) and of z in a randomly initialised copy, identification error, MCC, and
-the verdict of `probekit.verdict` with the numbers that decide it), the per-layer
+the verdict of `probekit.theory.verdict` with the numbers that decide it), the per-layer
 probe curves with controls, the training curves, and reference numbers (the paper's
 Appendix D, and the feasibility check of docs/theory.md §5) where the setting matches.
 The measurement is read at the trained model's best layer of the `probe/` sweep (the
 controls at the same site); without `probe/` the run is inconclusive.
 
-The document model and its rendering live in `probekit.report_render`, the drawn
-figures in `probekit.report_figures`, the reference numbers in
-`probekit.report_references`; their public names are re-exported here.
+The document model and its rendering live in `probekit.report.render`, the drawn
+figures in `probekit.report.figures`, the reference numbers in
+`probekit.report.references`.
 """
 
 from __future__ import annotations
@@ -32,14 +32,10 @@ from typing import Any
 
 import yaml
 
-from probekit.report_figures import layer_figure, training_figure
-from probekit.report_references import APPENDIX_D as APPENDIX_D  # re-exported
-from probekit.report_references import SECTION5_GPT2 as SECTION5_GPT2  # re-exported
-from probekit.report_references import SECTION5_MLP as SECTION5_MLP  # re-exported
-from probekit.report_references import references
-from probekit.report_render import CSS as CSS  # re-exported
-from probekit.report_render import Figure, Section, Table, render_html, render_markdown
-from probekit.run_dir import read_jsonl
+from probekit.report.figures import layer_figure, training_figure
+from probekit.report.references import references
+from probekit.report.render import Figure, Section, Table, render_html, render_markdown
+from probekit.training.run_dir import read_jsonl
 
 
 @dataclass
@@ -103,8 +99,8 @@ def measure(metrics: list[dict], probe_summary: dict | None) -> dict[str, float 
 
 
 def judge(prediction: dict | None, measured: dict, run: Path) -> dict[str, Any]:
-    """`probekit.verdict.verdict`, or an inconclusive verdict naming what is missing."""
-    from probekit.verdict import REQUIRED, verdict
+    """`probekit.theory.verdict.verdict`, or an inconclusive verdict naming what is missing."""
+    from probekit.theory.verdict import REQUIRED, verdict
 
     if prediction is None:
         return {"verdict": "inconclusive", "reason": "no prediction (the config did not load)."}
@@ -134,7 +130,7 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     prediction = None
     try:
         from probekit.config import ExperimentConfig
-        from probekit.theory import predict
+        from probekit.theory.predictions import predict
 
         prediction = predict(ExperimentConfig.from_dict(config))
     except (ValueError, KeyError, TypeError) as err:

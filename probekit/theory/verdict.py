@@ -1,4 +1,4 @@
-"""Compare a theory prediction (`probekit.theory.predict`) with a measured outcome.
+"""Compare a theory prediction (`probekit.theory.predictions.predict`) with a measured outcome.
 
 Rules (every threshold is a keyword argument with the default shown):
 
@@ -86,7 +86,7 @@ def verdict(
     if expected not in ("yes", "no", "not_singled_out"):
         raise ValueError(
             f"prediction['expected_recovery'] must be 'yes', 'no' or 'not_singled_out', got "
-            f"{expected!r}; pass the dict returned by probekit.theory.predict."
+            f"{expected!r}; pass the dict returned by probekit.theory.predictions.predict."
         )
     for name, value in (("margin", margin), ("null_margin", null_margin)):
         if not 0.0 <= value < 1.0:

@@ -1,0 +1,345 @@
+"""Pretrain a model on proxy tasks: one explicit accelerate loop, resumable, device-agnostic.
+
+`train(cfg, run_dir)` is the library entry; the command line (`probekit train`,
+`python -m probekit.train`, `accelerate launch -m probekit.train`) is
+`probekit.commands.train`.
+
+The same loop runs on one CPU or many GPUs: `accelerator.prepare`, `accumulate`,
+`gather_for_metrics`, `save_state`/`load_state`; only the main process writes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, DataLoaderConfiguration
+from accelerate.utils import is_tensorboard_available, set_seed
+from torch.utils.data import DataLoader, TensorDataset
+from tqdm.auto import tqdm
+from transformers import get_scheduler
+
+from probekit.config import ExperimentConfig
+from probekit.models.factory import build_model, data_format_for, model_input_names
+from probekit.models.scoring import per_example_scores
+from probekit.training.batches import DatasetSource, eval_examples, make_source
+from probekit.training.recovery import final_representation, measure_recovery
+from probekit.training.run_dir import RunDir
+from synthetic.dataset import package_versions
+from synthetic.sequences import layout_for, sequence_positions
+from synthetic.tasks import TaskSet
+from synthetic.tokenizer import build_tokenizer
+from synthetic.world import World
+
+_SCHEDULE_NAMES = {"cosine": "cosine", "constant": "constant_with_warmup", "linear": "linear"}
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    final_dir: Path
+    steps: int
+    metrics: dict[str, float]
+
+
+def _mixed_precision(choice: str) -> str:
+    if choice != "auto":
+        return choice
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return "no"  # CPU autocast brings no speed here and costs reproducibility
+
+
+def _make_scheduler(optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler:
+    """Linear warm-up, then cosine (optionally down to `min_lr_ratio` of the peak), constant or linear."""
+    name, extra = _SCHEDULE_NAMES[cfg.schedule], None
+    if cfg.schedule == "cosine" and cfg.min_lr_ratio > 0:
+        name, extra = "cosine_with_min_lr", {"min_lr_rate": cfg.min_lr_ratio}
+    return get_scheduler(
+        name,
+        optimizer,
+        num_warmup_steps=cfg.warmup_steps,
+        num_training_steps=cfg.steps,
+        scheduler_specific_kwargs=extra,
+    )
+
+
+def _to_tensors(arrays: dict[str, np.ndarray], names: list[str], device) -> dict[str, torch.Tensor]:
+    out = {}
+    for name in names:
+        value = torch.from_numpy(np.ascontiguousarray(arrays[name]))
+        if value.dtype in (torch.int8, torch.int16, torch.int32):
+            value = value.long()
+        out[name] = value.to(device)
+    return out
+
+
+class Trainer:
+    """Holds the objects of one run; `fit()` runs the loop from wherever the run stopped."""
+
+    def __init__(
+        self,
+        cfg: ExperimentConfig,
+        run_dir: str | Path,
+        *,
+        accelerator=None,
+        overwrite: bool = False,
+        progress: bool = True,
+    ):
+        self.cfg = cfg
+        self.progress = progress
+        expected = data_format_for(cfg.model.kind)
+        if cfg.data.format not in expected:
+            raise ValueError(
+                f"model.kind={cfg.model.kind!r} trains on data.format in {sorted(expected)}, "
+                f"but data.format={cfg.data.format!r}. Set data.format={sorted(expected)[0]}."
+            )
+        self.accelerator = accelerator or Accelerator(
+            gradient_accumulation_steps=cfg.train.grad_accum,
+            mixed_precision=_mixed_precision(cfg.train.mixed_precision),
+            # The global batch is fixed by the config; each process takes its share and
+            # the schedule steps once per optimiser step, whatever the process count.
+            dataloader_config=DataLoaderConfiguration(split_batches=True),
+            # TensorBoard beside metrics.jsonl when it is installed; nothing otherwise.
+            log_with="tensorboard" if is_tensorboard_available() else None,
+            project_dir=str(run_dir),
+        )
+        acc = self.accelerator
+        per_step = cfg.train.batch_size // cfg.train.grad_accum
+        if per_step % acc.num_processes:
+            raise ValueError(
+                f"train.batch_size / train.grad_accum = {per_step} is not divisible by the "
+                f"{acc.num_processes} processes; change train.batch_size."
+            )
+        self.micro_batch = per_step // acc.num_processes
+        self.run = RunDir(run_dir)
+        if acc.is_main_process:
+            self.run.prepare(cfg.to_dict(), overwrite=overwrite)
+        acc.wait_for_everyone()
+
+        self.world = World(cfg.world)
+        self.tasks = TaskSet.from_spec(cfg.tasks, self.world)
+        self.tokenizer = build_tokenizer(self.world.m, self.tasks.n, cfg.data.bits_per_token)
+        self.source = make_source(cfg, self.world, self.tasks)
+        self.eval_set = eval_examples(
+            self.world, self.tasks, cfg.data, cfg.train.eval_examples, cfg.train.seed
+        )
+        self.probe_set = self._probe_set()
+
+        set_seed(cfg.train.seed)  # model init is part of the seeded state
+        seq_len = (
+            self.eval_set["input_ids"].shape[1] if "input_ids" in self.eval_set else self.world.m
+        )
+        model = build_model(
+            cfg.model,
+            vocab_size=len(self.tokenizer),
+            n_tasks=self.tasks.n,
+            seq_len=seq_len,
+            m=self.world.m,
+            pad_token_id=self.tokenizer.pad_token_id,
+            bos_token_id=self.tokenizer.bos_token_id,
+            eos_token_id=self.tokenizer.eos_token_id,
+            target=cfg.tasks.target,
+        )
+        self.input_names = model_input_names(cfg.model.kind)
+        optimizer = torch.optim.AdamW(
+            model.parameters(),
+            lr=cfg.train.lr,
+            betas=tuple(cfg.train.betas),
+            weight_decay=cfg.train.weight_decay,
+        )
+        scheduler = _make_scheduler(optimizer, cfg.train)
+        eval_loader = DataLoader(
+            TensorDataset(torch.arange(len(self.eval_set["z"]))), batch_size=512, shuffle=False
+        )
+        self.model, self.optimizer, self.scheduler, self.eval_loader = acc.prepare(
+            model, optimizer, scheduler, eval_loader
+        )
+        acc.init_trackers("tensorboard")  # a no-op without TensorBoard
+        self.step = 0
+
+    # -- data ---------------------------------------------------------------------------
+
+    def _probe_set(self) -> dict[str, np.ndarray]:
+        from synthetic.dataset import encode_examples
+
+        rng = np.random.default_rng([self.cfg.train.seed, 4])
+        if self.world.d <= 12:
+            z = self.world.cube()
+        else:
+            z, _ = self.world.sample(2048, rng)
+        return encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
+
+    def _readout(self, n: int) -> torch.Tensor | None:
+        """Where the recovery probe reads: SEP for decoders, CLS for encoders, None for MLPs."""
+        if self.cfg.data.format == "array":
+            return None
+        layout = layout_for(self.world, self.tasks, self.cfg.data)
+        positions = sequence_positions(
+            self.cfg.data.format, layout, self.cfg.data.queries_per_sequence
+        )
+        role = "cls" if "cls" in positions else "sep"
+        return torch.full((n,), positions[role], dtype=torch.long)
+
+    def _batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
+        acc = self.accelerator
+        kwargs = {}
+        if isinstance(self.source, DatasetSource):
+            kwargs = {"micro_steps": self.cfg.train.grad_accum, "processes": acc.num_processes}
+        arrays = self.source.batch(step, micro, acc.process_index, self.micro_batch, **kwargs)
+        return _to_tensors(arrays, self.input_names, acc.device)
+
+    # -- loop -----------------------------------------------------------------------------
+
+    def resume(self) -> int:
+        """Load the latest checkpoint, if any; returns the step to continue from."""
+        latest = self.run.latest_checkpoint()
+        if latest is None:
+            return 0
+        self.accelerator.load_state(str(latest))
+        self.step = self.run.checkpoint_step(latest)
+        if self.accelerator.is_main_process:
+            self.run.truncate_metrics(self.step)  # evaluations after the checkpoint re-run
+        self.accelerator.wait_for_everyone()
+        return self.step
+
+    def fit(self) -> TrainResult:
+        """Train to `train.steps`, evaluating and checkpointing on the way."""
+        cfg, acc = self.cfg.train, self.accelerator
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc="train",
+            dynamic_ncols=True,
+            disable=not (self.progress and acc.is_local_main_process),
+        )
+        metrics: dict[str, float] = {}
+        self.model.train()
+        while self.step < cfg.steps:
+            for micro in range(cfg.grad_accum):
+                batch = self._batch(self.step, micro)
+                with acc.accumulate(self.model):
+                    out = self.model(**batch)
+                    acc.backward(out.loss)
+                    if acc.sync_gradients and cfg.max_grad_norm:
+                        acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                    self.optimizer.step()
+                    self.scheduler.step()
+                    self.optimizer.zero_grad()
+            self.step += 1
+            bar.update(1)
+            last = self.step == cfg.steps
+            if self.step % cfg.eval_every == 0 or last:
+                metrics = self.evaluate()
+                bar.set_postfix(
+                    loss=f"{metrics['eval_loss']:.3f}",
+                    acc=f"{metrics['eval_acc']:.3f}",
+                    z=f"{metrics.get('probe_acc_z', float('nan')):.2f}",
+                )
+                self.model.train()
+            if self.step % cfg.checkpoint_every == 0 and not last:
+                self.save_checkpoint()
+        bar.close()
+        self.accelerator.end_training()  # flushes and closes trackers, if any
+        final_dir = self.save_final(metrics)
+        return TrainResult(self.run.path, final_dir, self.step, metrics)
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Task loss/accuracy on the evaluation set, and the cheap recovery probe."""
+        acc = self.accelerator
+        self.model.eval()
+        losses, correct, first = [], [], []
+        for (index,) in self.eval_loader:
+            rows = {k: v[index.cpu().numpy()] for k, v in self.eval_set.items()}
+            batch = _to_tensors(rows, self.input_names, acc.device)
+            out = self.model(**batch)
+            loss_i, correct_i, first_i = per_example_scores(
+                out, batch, self.cfg.tasks.target, self.cfg.model.kind.endswith("-lm")
+            )
+            losses.append(acc.gather_for_metrics(loss_i))
+            correct.append(acc.gather_for_metrics(correct_i))
+            first.append(acc.gather_for_metrics(first_i))
+        metrics = {
+            "step": self.step,
+            "eval_loss": float(torch.cat(losses).mean()),
+            "eval_acc": float(torch.cat(correct).float().mean()),
+            "eval_acc_first": float(torch.cat(first).float().mean()),
+            "lr": float(self.scheduler.get_last_lr()[0]),
+        }
+        if self.cfg.train.recovery_probe and acc.is_main_process:
+            model = acc.unwrap_model(self.model)
+            names = [n for n in self.input_names if n not in ("labels", "targets")]
+            inputs = _to_tensors(self.probe_set, names, acc.device)
+            readout = self._readout(len(self.probe_set["z"]))
+            rep = final_representation(model, inputs, readout)
+            metrics.update(
+                measure_recovery(
+                    rep,
+                    self.probe_set["z"],
+                    self.probe_set["x"],
+                    seed=self.cfg.probe.seed,
+                    test_fraction=self.cfg.probe.test_fraction,
+                )
+            )
+        if acc.is_main_process:
+            self.run.log_metrics(metrics)
+        acc.log({k: v for k, v in metrics.items() if k != "step"}, step=self.step)
+        return metrics
+
+    def save_checkpoint(self) -> None:
+        """`accelerator.save_state` into a temporary directory, then an atomic rename."""
+        acc = self.accelerator
+        tmp = self.run.checkpoint_tmp(self.step)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp))
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.run.commit_checkpoint(tmp, self.step, keep=self.cfg.train.keep_checkpoints)
+        acc.wait_for_everyone()
+
+    def save_final(self, metrics: dict[str, float]) -> Path:
+        """The model (safetensors), tokenizer and full spec, written atomically to `final/`."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            model = acc.unwrap_model(self.model)
+            spec = {
+                "experiment": self.cfg.to_dict(),
+                "tasks_polynomials": self.tasks.to_dict(),
+                "steps": self.step,
+                "final_metrics": metrics,
+                "versions": package_versions(
+                    ("probekit", "torch", "transformers", "accelerate", "numpy")
+                ),
+            }
+
+            def write(tmp: Path) -> None:
+                model.save_pretrained(tmp, safe_serialization=True)
+                self.tokenizer.save_pretrained(tmp)
+                (tmp / "probekit_spec.json").write_text(json.dumps(spec, indent=2, default=float))
+
+            self.run.write_final(write)
+        acc.wait_for_everyone()
+        return self.run.final
+
+
+def train(
+    cfg: ExperimentConfig,
+    run_dir: str | Path,
+    *,
+    accelerator=None,
+    resume: bool = True,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> TrainResult:
+    """Train (or resume) the run in `run_dir` to completion and return what it produced."""
+    trainer = Trainer(cfg, run_dir, accelerator=accelerator, overwrite=overwrite, progress=progress)
+    if resume:
+        trainer.resume()
+    return trainer.fit()
