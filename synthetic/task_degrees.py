@@ -1,8 +1,9 @@
 """Fourier–Walsh degrees of a world's tasks, in z and in x = ψ(z) (docs/theory.md §2, §3).
 
 `fourier_report` is what `probekit fourier` prints: per-task degrees in z and in x,
-level weights, and the total saving against d². The transforms themselves are
-`synthetic.fourier`, which knows nothing of worlds or tasks.
+level weights, single-latent and below-k flags (`TaskSet.task_report`), and the total
+saving against d². The transforms themselves are `synthetic.fourier`, which knows
+nothing of worlds or tasks.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import numpy as np
 
 from synthetic.bits import to_index
 from synthetic.fourier import degree, level_weights, vector_degree
+from synthetic.task_families import TASK_FAMILIES
 
 if TYPE_CHECKING:
     from synthetic.tasks import TaskSet
@@ -69,12 +71,18 @@ def _check_report_size(d: int) -> None:
 
 
 def fourier_report(world: World, tasks: TaskSet, tol: float = 1e-9) -> dict[str, Any]:
-    """Per-task degrees in z and in x, level weights, and the total saving against d².
+    """Per-task degrees in z and in x, level weights, flags, and the total saving against d².
 
     With Φ = ψ⁻¹ (a bijection, so g_i is unique) the saving of task i is
     deg(h_i) − deg(g_i) = deg(h_i | ψ⁻¹). docs/theory.md §3 result 2: when the total saving
     exceeds d², routing every task through the latents beats n flat realisations.
-    For target='sign' the tables are the ±1 labels, not the scores.
+    For target='sign' the tables are the ±1 labels, not the scores, so a task's degree
+    in z is that of the label, which can be above or below the family's k.
+
+    Per task also `single_latent` / `sign` (the task is sign·z_j), `below_k` (degree in
+    z below the spec's k) and `basis_coordinate` (the task is ±T_r(z) for the task set's
+    basis recoding); the counts are `n_single_latent`, `latents_equal_to_tasks`,
+    `n_below_k` and `n_basis_coordinate`, beside the family's one-line `task_summary`.
     """
     _check_report_size(world.d)
     g = tasks.truth_tables()
@@ -84,6 +92,7 @@ def fourier_report(world: World, tasks: TaskSet, tol: float = 1e-9) -> dict[str,
     w_z = level_weights(g)
     w_x = level_weights(h)
     phi = vector_degree(inverse_tables(world), tol)
+    flags = tasks.task_report()
     saving = deg_x - deg_z
     d2 = world.d**2
     per_task = [
@@ -94,6 +103,10 @@ def fourier_report(world: World, tasks: TaskSet, tol: float = 1e-9) -> dict[str,
             "saving": int(saving[i]),
             "level_weights_z": [float(v) for v in w_z[i]],
             "level_weights_x": [float(v) for v in w_x[i]],
+            "single_latent": flags[i]["single_latent"],
+            "sign": flags[i]["sign"],
+            "below_k": flags[i]["below_k"],
+            "basis_coordinate": flags[i]["basis_coordinate"],
         }
         for i in range(tasks.n)
     ]
@@ -104,6 +117,16 @@ def fourier_report(world: World, tasks: TaskSet, tol: float = 1e-9) -> dict[str,
         "n_tasks": int(tasks.n),
         "observation": world.spec.observation,
         "target": tasks.target,
+        "family": None if tasks.spec is None else tasks.spec.family,
+        "k": None if tasks.spec is None else int(tasks.spec.k),
+        "task_summary": _summary(tasks),
+        "basis": None if tasks.spec is None else tasks.spec.basis,
+        "n_single_latent": sum(f["single_latent"] is not None for f in flags),
+        "latents_equal_to_tasks": sorted(
+            {f["single_latent"] for f in flags if f["single_latent"] is not None}
+        ),
+        "n_below_k": sum(bool(f["below_k"]) for f in flags),
+        "n_basis_coordinate": sum(f["basis_coordinate"] is not None for f in flags),
         "psi_inverse_degree": phi,
         "sum_degree_z": int(deg_z.sum()),
         "sum_degree_x": int(deg_x.sum()),
@@ -119,3 +142,13 @@ def fourier_report(world: World, tasks: TaskSet, tol: float = 1e-9) -> dict[str,
         ),
         "tasks": per_task,
     }
+
+
+def _summary(tasks: TaskSet) -> str | None:
+    """What a task of the set's family is, in one line (None without a spec)."""
+    if tasks.spec is None:
+        return None
+    text = TASK_FAMILIES.get(tasks.spec.family).summary or tasks.spec.family
+    if tasks.spec.basis is not None:
+        text += ", as a function of the recoding T(z) instead of z"
+    return text

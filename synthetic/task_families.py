@@ -1,8 +1,18 @@
 """Task families: the registry `TASK_FAMILIES` of ways to draw n proxy tasks of degree k.
 
 Each family validates its params (`check`, with or without d) and draws a task block
-from an `np.random.Generator` (`draw`): Walsh polynomials, single parities, uniform
-random functions, degree-weighted spectra, a second view ψ₂(z), and mixtures of these.
+from an `np.random.Generator` (`draw`): signs of random Walsh polynomials, single
+parities, uniform random functions, signs of degree-weighted random polynomials, a
+second view ψ₂(z), and mixtures of these. `summary` says in one line what a task of
+the family is.
+
+k is the degree of the *polynomial* a task is the sign of. With target="sign" the
+task is sign(p(z)), whose exact Fourier–Walsh degree in z can be higher than k (the
+sign of a degree-2 polynomial of 10 latents typically has degree 3-6) or lower (a
+dominant degree-1 term makes it a single latent ±z_j, degree 1). Families with
+`redraws_single_latent` redraw such single-latent tasks (see `synthetic.task_checks`)
+unless TaskSpec.allow_single_latent is set; `TaskSet.task_report()` gives every task's
+exact degree in z.
 """
 
 from __future__ import annotations
@@ -25,6 +35,15 @@ class TaskFamily:
     """A way of drawing n tasks; `check` validates params, `draw` returns a block."""
 
     defaults: dict[str, Any] = {}
+    summary = ""
+    # Tasks are signs of random polynomials, so some can come out as a single latent ±z_j;
+    # TaskSet.from_spec redraws those (one at a time, with `draw(1, ...)`) by default.
+    redraws_single_latent = False
+
+    @classmethod
+    def always_single_latent(cls, k: int, params: dict, d: int | None) -> bool:
+        """True if every task this family draws is a single latent ±z_j (redrawing is futile)."""
+        return False
 
     @classmethod
     def check(cls, n: int, k: int, params: dict, d: int | None) -> None:
@@ -52,17 +71,35 @@ def _random_subset(d: int, size: int, rng: np.random.Generator) -> tuple[int, ..
 
 @TASK_FAMILIES.register("walsh")
 class Walsh(TaskFamily):
-    """Random Walsh polynomials of degree exactly k: one k-subset plus subsets of size 1..k,
-    Gaussian coefficients, scaled to unit variance under uniform z (no constant term,
-    so sign targets stay balanced in expectation)."""
+    """The sign of a random Walsh polynomial p of degree exactly k (the value p itself for
+    target="real"): one k-subset plus subsets of size 1..k (`n_terms` in all), Gaussian
+    coefficients, scaled to unit variance under uniform z (no constant term, so sign
+    targets stay balanced in expectation).
+
+    The polynomial has degree k; the task sign(p(z)) has an exact degree in z that can be
+    higher (typically) or lower: when one degree-1 term dominates, the sign is that single
+    latent ±z_j. Such single-latent tasks are redrawn unless allow_single_latent is set.
+    With k = 1 and one term (n_terms = 1 or d = 1) every task is a single latent, which
+    TaskSpec refuses unless allow_single_latent is set.
+    """
 
     name = "walsh"
     defaults = {"n_terms": 4}
+    summary = (
+        "sign of a random degree-k Walsh polynomial of z (its exact degree in z can be "
+        "higher or lower than k)"
+    )
+    redraws_single_latent = True
 
     @classmethod
     def check(cls, n, k, params, d):
         super().check(n, k, params, d)
         _positive_int(params.get("n_terms", 4), "walsh 'n_terms'")
+
+    @classmethod
+    def always_single_latent(cls, k, params, d):
+        terms = int(params.get("n_terms", 4))
+        return k == 1 and (terms == 1 or d == 1)
 
     @classmethod
     def draw(cls, n, k, d, params, rng):
@@ -88,9 +125,16 @@ class Walsh(TaskFamily):
 
 @TASK_FAMILIES.register("parity")
 class Parity(TaskFamily):
-    """Single characters χ_S with |S| = k (distinct while C(d, k) allows)."""
+    """Single characters χ_S(z) = Π_{i∈S} z_i with |S| = k (distinct while C(d, k) allows);
+    the exact degree is k.
+
+    With k = 1 every task is a single latent ±z_j by definition: parity tasks are never
+    redrawn, so allow_single_latent has no effect on this family (the task report still
+    flags them).
+    """
 
     name = "parity"
+    summary = "a parity χ_S(z) of k latents (exact degree k; k = 1 tasks are single latents)"
 
     @classmethod
     def draw(cls, n, k, d, params, rng):
@@ -115,6 +159,7 @@ class Uniform(TaskFamily):
 
     name = "uniform"
     defaults = {"values": "sign"}
+    summary = "a uniformly random function of z (k is ignored)"
 
     @classmethod
     def check(cls, n, k, params, d):
@@ -139,11 +184,21 @@ class Uniform(TaskFamily):
 
 @TASK_FAMILIES.register("degree_weighted")
 class DegreeWeighted(TaskFamily):
-    """Gaussian coefficients on every subset of size 1..max_degree with variance ∝ ρ^|S|,
-    scaled to unit variance (ρ < 1 favours low degree: docs/theory.md §3 result 4)."""
+    """The sign of a random polynomial (its value for target="real") with Gaussian
+    coefficients on every subset of size 1..max_degree (default k), variance ∝ ρ^|S|,
+    scaled to unit variance (ρ < 1 favours low degree: docs/theory.md §3 result 4).
+
+    As for `walsh`, the sign's exact degree in z can differ from the polynomial's, and a
+    task that comes out as a single latent ±z_j is redrawn unless allow_single_latent.
+    """
 
     name = "degree_weighted"
     defaults = {"rho": 0.5, "max_degree": None}
+    summary = (
+        "sign of a random polynomial of z on all subsets of size ≤ max_degree, weight ∝ rho^|S| "
+        "(its exact degree in z can differ from the polynomial's)"
+    )
+    redraws_single_latent = True
     MAX_TERMS = 200_000
 
     @classmethod
@@ -185,9 +240,14 @@ class DegreeWeighted(TaskFamily):
 
 @TASK_FAMILIES.register("cross_view")
 class CrossView(TaskFamily):
-    """The first n bits of a second observation map ψ₂(z): "predict another view"."""
+    """The first n bits of a second observation map ψ₂(z): "predict another view".
+
+    Not redrawn: a bit of ψ₂ that is a single latent (e.g. ψ₂ = identity) is the point of
+    the experiment; the task report flags it.
+    """
 
     name = "cross_view"
+    summary = "bit i of a second observation map ψ₂(z) (k is ignored)"
     defaults = {"observation": "random_bijection", "observation_params": {}}
 
     @classmethod
@@ -212,7 +272,13 @@ class CrossView(TaskFamily):
 
 @TASK_FAMILIES.register("mixture")
 class Mixture(TaskFamily):
-    """Each task from family `first` with probability ε, else from `second`."""
+    """Each task from family `first` with probability ε, else from `second`.
+
+    A task from a component that redraws single latents (walsh, degree_weighted) is
+    redrawn from that same component.
+    """
+
+    summary = "each task from family `first` with probability epsilon, else from `second`"
 
     name = "mixture"
     defaults = {
@@ -239,6 +305,18 @@ class Mixture(TaskFamily):
             TASK_FAMILIES.get(name).check(n, k, dict(sub), d)
 
     @classmethod
+    def always_single_latent(cls, k, params, d):
+        # A component drawn with positive probability whose every task is a single latent
+        # would make the redraw loop give up at draw time; refuse it up front instead.
+        eps = float(params.get("epsilon", 0.1))
+        for part, weight in (("first", eps), ("second", 1.0 - eps)):
+            fam = TASK_FAMILIES.get(params.get(part, cls.defaults[part]))
+            sub = dict(params.get(f"{part}_params") or {})
+            if weight > 0 and fam.redraws_single_latent and fam.always_single_latent(k, sub, d):
+                return True
+        return False
+
+    @classmethod
     def draw(cls, n, k, d, params, rng):
         eps = float(params.get("epsilon", 0.1))
         from_first = rng.random(n) < eps
@@ -251,7 +329,9 @@ class Mixture(TaskFamily):
                 continue
             name = params.get(part, cls.defaults[part])
             sub = dict(params.get(f"{part}_params") or {})
-            blocks.append(TASK_FAMILIES.get(name).draw(count, k, d, sub, sub_rng))
+            block = TASK_FAMILIES.get(name).draw(count, k, d, sub, sub_rng)
+            block.family, block.family_params = name, sub  # where a redraw comes from
+            blocks.append(block)
             columns[np.nonzero(mask)[0]] = offset + np.arange(count)
             offset += count
         return blocks, columns

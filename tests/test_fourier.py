@@ -185,3 +185,51 @@ def test_fwht_large_n_uses_chunked_path_correctly():
     assert np.isclose(np.abs(c).sum(), 1.0)
     g = np.random.default_rng(0).standard_normal(1 << n)
     assert np.allclose(ifwht(fwht(g)), g)
+
+
+def test_fourier_report_flags_single_latent_and_below_k_tasks():
+    from probekit.commands.fourier import format_report
+
+    world = World(WorldSpec(d=10, observation="random_bijection", seed=0))
+    spec = TaskSpec(family="walsh", n=64, k=2, seed=0, allow_single_latent=True)
+    tasks = TaskSet.from_spec(spec, world)
+    rep = json.loads(json.dumps(fourier_report(world, tasks)))
+    assert rep["family"] == "walsh" and rep["k"] == 2 and "sign of a random" in rep["task_summary"]
+    flagged = [t for t in rep["tasks"] if t["single_latent"] is not None]
+    # The default world's first draw: 8 single-latent tasks covering 7 latents, each of
+    # degree 1 < k, and no other task below k.
+    assert len(flagged) == rep["n_single_latent"] == 8
+    assert rep["latents_equal_to_tasks"] == [1, 3, 4, 5, 6, 8, 9]
+    assert all(t["degree_z"] == 1 and t["below_k"] and t["sign"] in (1, -1) for t in flagged)
+    assert rep["n_below_k"] == 8
+    assert [t["degree_z"] for t in rep["tasks"]] == degree(tasks.truth_tables()).tolist()
+    z = cube(10).astype(float)
+    for t in flagged:
+        g = tasks.truth_tables()[t["task"]]
+        assert np.array_equal(g, t["sign"] * z[:, t["single_latent"]])
+    text = format_report(rep)
+    assert "single-latent tasks (=±z_j): 8 of 64 (latents 1, 3, 4, 5, 6, 8, 9)" in text
+    assert "degree in z below k=2: 8 of 64" in text
+    t = flagged[0]
+    assert f"={'-' if t['sign'] < 0 else '+'}z{t['single_latent']},<k=2" in text
+    # The default (redrawn) tasks: nothing to flag.
+    rep = fourier_report(world, TaskSet.from_spec(TaskSpec(n=64, k=2, seed=0), world))
+    assert rep["n_single_latent"] == 0 and rep["latents_equal_to_tasks"] == []
+    assert "single-latent tasks (=±z_j): 0 of 64; degree in z below k=2: 0 of 64" in format_report(
+        rep
+    )
+
+
+def test_fourier_report_of_a_hand_built_set_and_a_basis():
+    world = World(WorldSpec(d=5, observation="identity"))
+    tasks = TaskSet.from_polynomials([{(3,): -1.0, (0, 1): 0.4}, {(0, 1): 1.0}], d=5)
+    rep = fourier_report(world, tasks)
+    t0, t1 = rep["tasks"]
+    assert (t0["degree_z"], t0["single_latent"], t0["sign"], t0["below_k"]) == (1, 3, -1, False)
+    assert (t1["degree_z"], t1["single_latent"], t1["sign"]) == (2, None, None)
+    assert rep["k"] is None and rep["task_summary"] is None and rep["basis"] is None
+    basis = {"kind": "sparse_parity", "weight": 2, "seed": 1}
+    spec = TaskSpec(n=8, k=2, basis=basis, allow_single_latent=True)
+    rep = fourier_report(world, TaskSet.from_spec(spec, world))
+    assert rep["basis"] == basis and "recoding T(z)" in rep["task_summary"]
+    assert rep["n_basis_coordinate"] == sum(t["basis_coordinate"] is not None for t in rep["tasks"])

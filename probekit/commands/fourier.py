@@ -23,28 +23,60 @@ def _weights(ws: list[float]) -> str:
     return " ".join(f"{w:.2f}" for w in ws)
 
 
+def _flag(t: dict, k: int | None) -> str:
+    """`=-z3` for a task equal to -z_3, `<k` for one of degree below k, `=T2` for ±T_2(z)."""
+    flags = []
+    if t.get("single_latent") is not None:
+        flags.append(f"={'-' if t['sign'] < 0 else '+'}z{t['single_latent']}")
+    if t.get("basis_coordinate") is not None:
+        flags.append(f"=T{t['basis_coordinate']}")
+    if t.get("below_k"):
+        flags.append(f"<k={k}")
+    return ",".join(flags) or "-"
+
+
 def format_report(rep: dict) -> str:
     """The fourier report as a plain-text table with a summary."""
     d, m = rep["d"], rep["m"]
+    k = rep.get("k")
     wz = f"W_k in z (k=0..{d})"
     wx = f"W_k in x (k=0..{m})"
     width_z = max(len(wz), 5 * (d + 1) - 1)
+    flags = [_flag(t, k) for t in rep["tasks"]]
+    width_f = max([len("flag")] + [len(f) for f in flags])
     lines = [
         f"world d={d} m={m} observation={rep['observation']}; "
         f"{rep['n_tasks']} tasks, target={rep['target']}",
-        "",
-        f"{'task':>4}  {'deg z':>5}  {'deg x':>5}  {'saving':>6}  {wz:<{width_z}}  {wx}",
     ]
-    for t in rep["tasks"]:
+    if rep.get("task_summary"):
+        lines.append(f"tasks ({rep['family']}, k={k}): {rep['task_summary']}")
+    lines += [
+        "deg z is the exact Fourier-Walsh degree of each task (its label for target=sign) in z",
+        "",
+        f"{'task':>4}  {'deg z':>5}  {'deg x':>5}  {'saving':>6}  {'flag':<{width_f}}  "
+        f"{wz:<{width_z}}  {wx}",
+    ]
+    for t, flag in zip(rep["tasks"], flags, strict=True):
         lines.append(
             f"{t['task']:>4}  {t['degree_z']:>5}  {t['degree_x']:>5}  {t['saving']:>6}  "
+            f"{flag:<{width_f}}  "
             f"{_weights(t['level_weights_z']):<{width_z}}  {_weights(t['level_weights_x'])}"
         )
     phi = rep["psi_inverse_degree"]
     verdict = "exceeds" if rep["saving_exceeds_d_squared"] else "does not exceed"
     needed = rep["tasks_needed_estimate"]
+    n = rep["n_tasks"]
+    latents = rep.get("latents_equal_to_tasks") or []
+    count = (
+        f"single-latent tasks (=±z_j): {rep.get('n_single_latent', 0)} of {n}"
+        + (f" (latents {', '.join(str(j) for j in latents)})" if latents else "")
+        + f"; degree in z below k={k}: {rep.get('n_below_k', 0)} of {n}"
+    )
+    if rep.get("basis") is not None:
+        count += f"; equal to a basis coordinate ±T_r(z): {rep.get('n_basis_coordinate', 0)}"
     lines += [
         "",
+        count,
         f"sum of degrees: in z {rep['sum_degree_z']} (mean {rep['mean_degree_z']:.2f}), "
         f"in x {rep['sum_degree_x']} (mean {rep['mean_degree_x']:.2f})",
         f"deg(psi^-1): sum {phi['sum']}, max {phi['max']}",
