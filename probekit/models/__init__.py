@@ -12,15 +12,24 @@ Model kinds (`ModelConfig.kind`), the data formats each trains on (`synthetic.se
 preferred first) and the batch columns it reads (`model_input_names(kind)`; each is a dataset
 column and a forward keyword argument, so a loop can call `model(**batch)`):
 
-| kind       | model                                  | data format            | inputs      | target    |
-|------------|----------------------------------------|------------------------|-------------|-----------|
-| `mlp`      | `MLPModel`                             | `array`                | `x` (B, m)  | `targets` |
-| `gpt2`     | `TaskHeadsModel` on `GPT2Model`, SEP   | `multitask`            | `input_ids` | `targets` |
-| `llama`    | `TaskHeadsModel` on `LlamaModel`, SEP  | `multitask`            | `input_ids` | `targets` |
-| `bert`     | `TaskHeadsModel` on `BertModel`, CLS   | `encoder`, `multitask` | `input_ids` | `targets` |
-| `gpt2-lm`  | `GPT2LMHeadModel`                      | `qa`                   | `input_ids` | `labels`  |
-| `llama-lm` | `LlamaForCausalLM`                     | `qa`                   | `input_ids` | `labels`  |
-| `bert-mlm` | `BertForMaskedLM`, answers at MASK     | `encoder`              | `input_ids` | `labels`  |
+| kind       | model                                  | data format            | inputs      | target    | `representation_dim` |
+|------------|----------------------------------------|------------------------|-------------|-----------|----------------------|
+| `mlp`      | `MLPModel`                             | `array`                | `x` (B, m)  | `targets` | yes                  |
+| `gpt2`     | `TaskHeadsModel` on `GPT2Model`, SEP   | `multitask`            | `input_ids` | `targets` | yes                  |
+| `llama`    | `TaskHeadsModel` on `LlamaModel`, SEP  | `multitask`            | `input_ids` | `targets` | yes                  |
+| `bert`     | `TaskHeadsModel` on `BertModel`, CLS   | `encoder`, `multitask` | `input_ids` | `targets` | yes                  |
+| `gpt2-lm`  | `GPT2LMHeadModel`                      | `qa`                   | `input_ids` | `labels`  | no (ValueError)      |
+| `llama-lm` | `LlamaForCausalLM`                     | `qa`                   | `input_ids` | `labels`  | no (ValueError)      |
+| `bert-mlm` | `BertForMaskedLM`, answers at MASK     | `encoder`              | `input_ids` | `labels`  | no (ValueError)      |
+
+`ModelConfig.representation_dim = D` (default None: no such layer, the model is exactly what
+it is without the option) gives the theory's representation Φ: X → Z of exactly D units (D =
+d asks whether it is z up to permutation and sign, docs/theory.md §1, §6): shared trunk (the
+MLP's ReLU layers; a transformer's hidden state at its readout position, SEP / CLS) -> a
+linear layer of D units, no activation -> a ReLU decoder of `decoder_layers` (default 2)
+layers of `hidden` units shared by all tasks (the tasks are non-linear in z, so linear heads
+on d units could not fit them) -> the per-task linear heads. The forward returns the D units
+as `representation` (B, D); they are the probe site `repr`, listed after `layer.L`.
 
 `targets` (B, n_tasks) float gives the soft-margin loss for `target="sign"` (±1) and MSE for
 `target="real"`; `labels` are token ids, -100 everywhere but the answer tokens. Task-head models
@@ -29,7 +38,9 @@ read the last attended token (SEP of `BOS x SEP`) and BERT reads index 0 (CLS).
 
 Hidden states: `output_hidden_states=True` returns `n_layers + 1` states, named by
 `hidden_state_names(model)` as `embed`, `layer.1`, ..., `layer.L` (its docstring says which
-include the final norm). `load_model(dir)` reloads any kind with its own class (LM heads kept).
+include the final norm), then `repr` for a model with a representation layer (the output's
+`representation`, not one of the hidden states). `load_model(dir)` reloads any kind with its
+own class (LM heads kept).
 """
 
 from transformers import AutoConfig, AutoModel
@@ -39,6 +50,7 @@ from probekit.models.factory import (
     ModelConfig,
     build_model,
     data_format_for,
+    has_representation_layer,
     hidden_state_name,
     hidden_state_names,
     model_input_names,
@@ -65,6 +77,7 @@ __all__ = [
     "TaskModelOutput",
     "build_model",
     "data_format_for",
+    "has_representation_layer",
     "hidden_state_name",
     "hidden_state_names",
     "load_model",

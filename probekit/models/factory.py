@@ -19,7 +19,7 @@ from transformers import (
 )
 
 from probekit.models.mlp import MLPConfig, MLPModel
-from probekit.models.outputs import check_target
+from probekit.models.outputs import check_representation, check_target
 from probekit.models.task_heads import TaskHeadsConfig, TaskHeadsModel
 from synthetic.registry import Registry
 
@@ -52,6 +52,7 @@ class ModelKind:
     input_names: tuple[str, ...]
     label_name: str
     is_transformer: bool = True
+    has_representation_option: bool = False  # whether `model.representation_dim` applies
 
 
 MODEL_KINDS: Registry[ModelKind] = Registry("model kind")
@@ -61,9 +62,18 @@ def _register(kind: ModelKind) -> None:
     MODEL_KINDS.register(kind.name)(kind)
 
 
+REPRESENTATION_SITE = "repr"
+
+
 @dataclass(frozen=True)
 class ModelConfig:
-    """Model kind and size; `intermediate=None` means 4*hidden, `max_positions=None` the sequence length."""
+    """Model kind and size; `intermediate=None` means 4*hidden, `max_positions=None` the sequence length.
+
+    `representation_dim=D` (mlp, gpt2, llama, bert; None = no such layer) puts a representation
+    layer of exactly D linear units after the trunk (the MLP's ReLU layers, or a transformer's
+    hidden state at the readout position), then a ReLU decoder of `decoder_layers` layers of
+    `hidden` units shared by all tasks, then the task heads. The D units are the probe site `repr`.
+    """
 
     kind: str = "gpt2"
     hidden: int = 128
@@ -72,6 +82,8 @@ class ModelConfig:
     intermediate: int | None = None
     dropout: float = 0.0
     max_positions: int | None = None
+    representation_dim: int | None = None
+    decoder_layers: int = 2
 
     def __post_init__(self) -> None:
         self.validate()
@@ -86,6 +98,17 @@ class ModelConfig:
                 _positive_int(f"model.{name}", getattr(self, name))
         if not isinstance(self.dropout, int | float) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"model.dropout must be in [0, 1), got {self.dropout!r}.")
+        check_representation("model", self.representation_dim, self.decoder_layers)
+        if self.representation_dim is not None and not kind.has_representation_option:
+            usable = [
+                k for k in MODEL_KINDS.names() if MODEL_KINDS.get(k).has_representation_option
+            ]
+            raise ValueError(
+                f"model.representation_dim={self.representation_dim} is not supported by "
+                f"model.kind={self.kind!r}: a representation layer sits before task heads, and "
+                f"this kind answers with tokens. Use model.kind in {', '.join(usable)}, or leave "
+                "model.representation_dim unset (null)."
+            )
         if kind.is_transformer and self.hidden % self.n_heads:
             raise ValueError(
                 f"model.hidden={self.hidden} is not divisible by model.n_heads={self.n_heads}; "
@@ -202,16 +225,27 @@ def hidden_state_name(index: int) -> str:
     return "embed" if index == 0 else f"layer.{index}"
 
 
+def has_representation_layer(model: PreTrainedModel | PreTrainedConfig) -> bool:
+    """Whether the model has a representation layer (`representation_dim` set in its config)."""
+    config = model.config if isinstance(model, PreTrainedModel) else model
+    return getattr(config, "representation_dim", None) is not None
+
+
 def hidden_state_names(model: PreTrainedModel | PreTrainedConfig) -> list[str]:
-    """Site names for every entry of `output_hidden_states`: `embed`, `layer.1`, ..., `layer.L`.
+    """Site names for every entry of `output_hidden_states`: `embed`, `layer.1`, ..., `layer.L`,
+    then `repr` when the model has a representation layer.
 
     `layer.L` (the last) is taken after the final normalisation for GPT-2 (`ln_f`) and Llama
     (`norm`): transformers replaces the last captured state by `last_hidden_state`. The earlier
     `layer.i` are the raw residual stream. BERT normalises inside each block (post-LN) and has no
     final norm; the MLP has none either, and its `embed` is the input x itself.
+
+    `repr` is not in `hidden_states`: it is the model output's `representation` (B, D), which a
+    transformer computes at its readout position only (SEP / CLS), so it has no token positions.
     """
     config = model.config if isinstance(model, PreTrainedModel) else model
-    return [hidden_state_name(i) for i in range(config.num_hidden_layers + 1)]
+    names = [hidden_state_name(i) for i in range(config.num_hidden_layers + 1)]
+    return names + [REPRESENTATION_SITE] if has_representation_layer(config) else names
 
 
 # --- builders -----------------------------------------------------------------------------
@@ -287,6 +321,7 @@ def _task_heads_builder(backbone_type: str, readout: str) -> Callable[..., PreTr
             pad_token_id=args.pad_token_id,
             bos_token_id=args.bos_token_id,
             eos_token_id=args.eos_token_id,
+            **_representation_fields(cfg),
         )
         return TaskHeadsModel(config)
 
@@ -301,8 +336,16 @@ def _build_mlp(cfg: ModelConfig, args: BuildArgs) -> PreTrainedModel:
         n_tasks=args.n_tasks,
         target=args.target,
         dropout=float(cfg.dropout),
+        **_representation_fields(cfg),
     )
     return MLPModel(config)
+
+
+def _representation_fields(cfg: ModelConfig) -> dict[str, Any]:
+    # Nothing when unset, so the config of a model without the layer is what it always was.
+    if cfg.representation_dim is None:
+        return {}
+    return {"representation_dim": cfg.representation_dim, "decoder_layers": cfg.decoder_layers}
 
 
 # The sequence formats are rectangular (no padding), so `input_ids` is the only token column;
@@ -315,13 +358,15 @@ def _lm(model_class, make_config):
 
 
 # `x` (int8 ±1, in every format) is the MLP's input: the forward casts it to float.
-_register(ModelKind("mlp", _build_mlp, ("array",), ("x",), "targets", is_transformer=False))
+# Kinds that answer through task heads: they take `targets` and allow a representation layer.
+_HEADS = {"label_name": "targets", "has_representation_option": True}
+_register(ModelKind("mlp", _build_mlp, ("array",), ("x",), is_transformer=False, **_HEADS))
 # Decoders read the heads at SEP, the last token of `BOS x SEP`; encoders at CLS = 0.
-_register(ModelKind("gpt2", _task_heads_builder("gpt2", "last"), ("multitask",), _IDS, "targets"))
-_register(ModelKind("llama", _task_heads_builder("llama", "last"), ("multitask",), _IDS, "targets"))
+_register(ModelKind("gpt2", _task_heads_builder("gpt2", "last"), ("multitask",), _IDS, **_HEADS))
+_register(ModelKind("llama", _task_heads_builder("llama", "last"), ("multitask",), _IDS, **_HEADS))
 _register(
     ModelKind(
-        "bert", _task_heads_builder("bert", "first"), ("encoder", "multitask"), _IDS, "targets"
+        "bert", _task_heads_builder("bert", "first"), ("encoder", "multitask"), _IDS, **_HEADS
     )
 )
 _register(ModelKind("gpt2-lm", _lm(GPT2LMHeadModel, _gpt2_config), ("qa",), _IDS, "labels"))

@@ -1,19 +1,38 @@
-"""The paper's MLP baseline: a ReLU encoder shared by all tasks, then one linear head per task."""
+"""The paper's MLP baseline: a ReLU encoder shared by all tasks, then one linear head per task.
+
+With `representation_dim=D` the encoder is followed by a representation layer of exactly D
+linear units (the probe site `repr`) and a ReLU decoder of `decoder_layers` layers, shared by
+all tasks, before the heads (`probekit.models.outputs.RepresentationDecoder`).
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
 from transformers import PreTrainedConfig, PreTrainedModel
 from transformers import initialization as init
 
-from probekit.models.outputs import TaskModelOutput, check_target, reject_token_labels, task_loss
+from probekit.models.outputs import (
+    RepresentationDecoder,
+    TaskModelOutput,
+    check_representation,
+    check_target,
+    omit_unset_representation,
+    reject_token_labels,
+    task_loss,
+)
 
 
 class MLPConfig(PreTrainedConfig):
-    """Config of `MLPModel`: input width `m`, `n_layers` ReLU layers of `hidden` units, `n_tasks` heads."""
+    """Config of `MLPModel`: input width `m`, `n_layers` ReLU layers of `hidden` units, `n_tasks` heads.
+
+    `representation_dim` (None: no such layer) and `decoder_layers` add the representation layer
+    and its decoder. Without the layer both are left out of config.json, which is then what it
+    was before the option existed; an older checkpoint (no such keys) loads without the layer.
+    """
 
     model_type = "probekit-mlp"
 
@@ -23,6 +42,8 @@ class MLPConfig(PreTrainedConfig):
     n_tasks: int = 1
     target: str = "sign"
     dropout: float = 0.0
+    representation_dim: int | None = None
+    decoder_layers: int = 2
 
     def __post_init__(self, **kwargs):
         for name in ("m", "hidden", "n_layers", "n_tasks"):
@@ -32,7 +53,12 @@ class MLPConfig(PreTrainedConfig):
         check_target(self.target)
         if not 0.0 <= float(self.dropout) < 1.0:
             raise ValueError(f"MLPConfig.dropout must be in [0, 1), got {self.dropout!r}.")
+        check_representation("MLPConfig", self.representation_dim, self.decoder_layers)
         super().__post_init__(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a dict, without the representation fields when they are unset."""
+        return omit_unset_representation(super().to_dict())
 
     @property
     def num_hidden_layers(self) -> int:
@@ -41,7 +67,10 @@ class MLPConfig(PreTrainedConfig):
 
 
 class MLPModel(PreTrainedModel):
-    """x (B, m) float -> logits (B, n_tasks); hidden states are the input then each layer's output."""
+    """x (B, m) float -> logits (B, n_tasks); hidden states are the input then each layer's output.
+
+    With a representation layer, `representation` (B, D) is returned beside them.
+    """
 
     config_class = MLPConfig
     base_model_prefix = "mlp"
@@ -54,7 +83,14 @@ class MLPModel(PreTrainedModel):
             nn.Linear(w_in, w_out) for w_in, w_out in zip(widths[:-1], widths[1:], strict=True)
         )
         self.dropout = nn.Dropout(config.dropout)
-        self.head = nn.Linear(config.hidden, config.n_tasks)  # one output unit per task
+        self.representation = None
+        width = config.hidden
+        if config.representation_dim is not None:
+            self.representation = RepresentationDecoder(
+                config.hidden, config.representation_dim, config.decoder_layers, config.dropout
+            )
+            width = self.representation.out_width
+        self.head = nn.Linear(width, config.n_tasks)  # one output unit per task
         self.post_init()
 
     @torch.no_grad()
@@ -62,6 +98,8 @@ class MLPModel(PreTrainedModel):
         # He init for the ReLU layers keeps the mean square of the signal near 1 at every
         # depth; transformers' default (normal, std 0.02) and even PyTorch's default shrink
         # it geometrically, which stalls a deep MLP from the first step.
+        if self.representation is not None and self.representation.init_layer(module):
+            return
         if not isinstance(module, nn.Linear):
             return
         if module is self.head:
@@ -96,9 +134,14 @@ class MLPModel(PreTrainedModel):
         for layer in self.layers:
             h = self.dropout(torch.relu(layer(h)))  # (B, hidden)
             states.append(h)
+        rep = None
+        if self.representation is not None:
+            rep, h = self.representation(h)  # (B, D), (B, hidden)
         logits = self.head(h)  # (B, n_tasks)
         loss = None if targets is None else task_loss(logits, targets, self.config.target)
         hidden_states = tuple(states) if output_hidden_states else None
         if not return_dict:
-            return tuple(v for v in (loss, logits, hidden_states) if v is not None)
-        return TaskModelOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+            return tuple(v for v in (loss, logits, hidden_states, rep) if v is not None)
+        return TaskModelOutput(
+            loss=loss, logits=logits, hidden_states=hidden_states, representation=rep
+        )

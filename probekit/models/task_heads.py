@@ -1,4 +1,10 @@
-"""A stock transformers backbone (GPT-2, Llama, BERT) with one linear head per task at a readout position."""
+"""A stock transformers backbone (GPT-2, Llama, BERT) with one linear head per task at a readout position.
+
+With `representation_dim=D` the hidden state at the readout position goes through a
+representation layer of exactly D linear units (the probe site `repr`, computed at that position
+only) and a ReLU decoder of `decoder_layers` layers of the backbone's width before the heads
+(`probekit.models.outputs.RepresentationDecoder`).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,15 @@ import torch
 from torch import nn
 from transformers import AutoConfig, AutoModel, BertModel, PreTrainedConfig, PreTrainedModel
 
-from probekit.models.outputs import TaskModelOutput, check_target, reject_token_labels, task_loss
+from probekit.models.outputs import (
+    RepresentationDecoder,
+    TaskModelOutput,
+    check_representation,
+    check_target,
+    omit_unset_representation,
+    reject_token_labels,
+    task_loss,
+)
 
 BACKBONE_TYPES = ("gpt2", "llama", "bert")
 # "position": the batch must carry `readout_position`; "first": index 0 (CLS);
@@ -17,7 +31,12 @@ READOUTS = ("position", "first", "last")
 
 
 class TaskHeadsConfig(PreTrainedConfig):
-    """Config of `TaskHeadsModel`: the backbone's config as a dict, its type, the heads and the readout."""
+    """Config of `TaskHeadsModel`: the backbone's config as a dict, its type, the heads and the readout.
+
+    `representation_dim` (None: no such layer) and `decoder_layers` add the representation layer
+    and its decoder. Without the layer both are left out of config.json, which is then what it
+    was before the option existed; an older checkpoint (no such keys) loads without the layer.
+    """
 
     model_type = "probekit-task-heads"
 
@@ -27,6 +46,8 @@ class TaskHeadsConfig(PreTrainedConfig):
     readout: str = "last"
     target: str = "sign"
     initializer_range: float = 0.02
+    representation_dim: int | None = None
+    decoder_layers: int = 2
 
     def __post_init__(self, **kwargs):
         if self.backbone_type not in BACKBONE_TYPES:
@@ -40,11 +61,16 @@ class TaskHeadsConfig(PreTrainedConfig):
                 f"TaskHeadsConfig.n_tasks must be a positive integer, got {self.n_tasks!r}."
             )
         check_target(self.target)
+        check_representation("TaskHeadsConfig", self.representation_dim, self.decoder_layers)
         if self.backbone is None:
             self.backbone = {}
         elif isinstance(self.backbone, PreTrainedConfig):
             self.backbone = self.backbone.to_dict()
         super().__post_init__(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as a dict, without the representation fields when they are unset."""
+        return omit_unset_representation(super().to_dict())
 
     def backbone_config(self) -> PreTrainedConfig:
         """Rebuild the backbone's transformers config from the stored dict."""
@@ -66,7 +92,11 @@ def build_backbone(config: PreTrainedConfig) -> PreTrainedModel:
 
 
 class TaskHeadsModel(PreTrainedModel):
-    """Backbone -> hidden state at the readout position (B, H) -> `nn.Linear(H, n_tasks)`."""
+    """Backbone -> hidden state at the readout position (B, H) -> `nn.Linear(H, n_tasks)`.
+
+    With a representation layer: (B, H) -> representation (B, D), returned as `representation`
+    -> ReLU decoder (B, H) -> heads.
+    """
 
     config_class = TaskHeadsConfig
     base_model_prefix = "probekit_task_heads"
@@ -81,8 +111,22 @@ class TaskHeadsModel(PreTrainedModel):
         if config._attn_implementation is not None:
             backbone_config._attn_implementation = config._attn_implementation
         self.backbone = build_backbone(backbone_config)
-        self.head = nn.Linear(self.backbone.config.hidden_size, config.n_tasks)
+        self.representation = None
+        width = self.backbone.config.hidden_size
+        if config.representation_dim is not None:
+            self.representation = RepresentationDecoder(
+                width, config.representation_dim, config.decoder_layers
+            )
+            width = self.representation.out_width
+        self.head = nn.Linear(width, config.n_tasks)
         self.post_init()
+
+    @torch.no_grad()
+    def _init_weights(self, module: nn.Module) -> None:
+        # He init for the representation block: transformers' default (normal, std 0.02) shrinks the
+        # signal at every decoder layer of a narrow model.
+        if self.representation is None or not self.representation.init_layer(module):
+            super()._init_weights(module)
 
     def get_input_embeddings(self) -> nn.Module:
         return self.backbone.get_input_embeddings()
@@ -150,9 +194,15 @@ class TaskHeadsModel(PreTrainedModel):
         hidden = out.last_hidden_state  # (B, T, H), after the final norm where there is one
         pos = self.readout_index(input_ids, attention_mask, readout_position)
         rows = torch.arange(hidden.shape[0], device=hidden.device)
-        logits = self.head(hidden[rows, pos])  # (B, n_tasks)
+        read = hidden[rows, pos]  # (B, H)
+        rep = None
+        if self.representation is not None:
+            rep, read = self.representation(read)  # (B, D), (B, H)
+        logits = self.head(read)  # (B, n_tasks)
         loss = None if targets is None else task_loss(logits, targets, self.config.target)
         hidden_states = out.hidden_states if output_hidden_states else None
         if not return_dict:
-            return tuple(v for v in (loss, logits, hidden_states) if v is not None)
-        return TaskModelOutput(loss=loss, logits=logits, hidden_states=hidden_states)
+            return tuple(v for v in (loss, logits, hidden_states, rep) if v is not None)
+        return TaskModelOutput(
+            loss=loss, logits=logits, hidden_states=hidden_states, representation=rep
+        )

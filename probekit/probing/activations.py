@@ -6,6 +6,10 @@ the input x itself) and `layer.i` the residual stream *after block i*. The last
 site, `layer.L`, is taken after the final normalisation for GPT-2 (`ln_f`) and Llama
 (`norm`), because transformers replaces the last captured state by
 `last_hidden_state`; BERT (post-LN inside each block) and the MLP have no final norm.
+A model with a representation layer (`model.representation_dim`) has one more site, `repr`,
+after `layer.L`: the model output's `representation` (N, D). A transformer computes it at its
+own readout position only (SEP for decoders, CLS for BERT), so `repr` is the same whatever
+position is asked for.
 
 Positions pick one vector per example from a (B, T, H) state by token role (`sep`,
 `last_x`, `mean_x`, `cls`, `index:K`; defined in `probekit.probing.positions`). The MLP has no
@@ -39,7 +43,7 @@ from probekit.models.checkpoints import (
     load_checkpoint,
     random_init_copy,
 )
-from probekit.models.factory import hidden_state_name
+from probekit.models.factory import REPRESENTATION_SITE, has_representation_layer, hidden_state_name
 from probekit.probing.positions import (
     ROLE_POSITIONS,
     TokenRoles,
@@ -82,7 +86,7 @@ def site_name(index: int) -> str:
 
 
 def site_names(model) -> list[str]:
-    """All site names of `model`, in hidden-state order."""
+    """All site names of `model`, in hidden-state order, then `repr` if it has that layer."""
     config = model.config
     n_layers = getattr(config, "num_hidden_layers", None)
     if n_layers is None:
@@ -90,7 +94,8 @@ def site_names(model) -> list[str]:
             f"{type(model).__name__} has no num_hidden_layers in its config; "
             "activation sites need a model that returns hidden states per block."
         )
-    return [site_name(i) for i in range(int(n_layers) + 1)]
+    names = [site_name(i) for i in range(int(n_layers) + 1)]
+    return names + [REPRESENTATION_SITE] if has_representation_layer(model.config) else names
 
 
 def check_sites(sites: Sequence[str] | None, available: Sequence[str]) -> list[str]:
@@ -263,6 +268,8 @@ def extract_activations(
     from `tokenizer`, else from the checkpoint's own tokenizer. The MLP takes `x` (N, m).
     With `cache_dir`, each site streams to a memory-mapped `.npy` and a repeated call with
     the same model, inputs, position and sites reads them back without a forward pass.
+    Site `repr` (a representation layer, (N, D)) is what the model computes at its own readout
+    position (SEP / CLS), whatever `position` asks for the other sites.
     """
     if isinstance(model, (str, Path)):
         loaded = load_checkpoint(model)
@@ -326,11 +333,14 @@ def extract_activations(
         ):
             stop = min(start + batch_size, n)
             batch = {k2: torch.from_numpy(v[start:stop]).to(device) for k2, v in feed.items()}
-            hidden = model(**batch, output_hidden_states=True).hidden_states
-            if hidden is None or len(hidden) != len(all_sites):
+            output = model(**batch, output_hidden_states=True)
+            hidden = list(output.hidden_states or ())
+            if REPRESENTATION_SITE in index:  # (B, D): `_select` passes it through
+                hidden.append(output.representation)
+            if len(hidden) != len(all_sites) or hidden[-1] is None:
                 raise ValueError(
-                    f"{type(model).__name__} returned {0 if hidden is None else len(hidden)} "
-                    f"hidden states, expected {len(all_sites)} ({', '.join(all_sites)})."
+                    f"{type(model).__name__} returned {len(hidden)} hidden states (with the "
+                    f"representation), expected {len(all_sites)} ({', '.join(all_sites)})."
                 )
             pos = None if pos_all is None else torch.from_numpy(pos_all[start:stop]).to(device)
             x_mask = torch.from_numpy(roles.x_mask[start:stop]).to(device) if token_model else None

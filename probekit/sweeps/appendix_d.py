@@ -3,9 +3,14 @@ degree k and number of tasks n, drawn from a sweep's run directories beside the 
 
     python -m probekit.sweeps.appendix_d runs/sweeps/appendix_d     # redraw from a finished sweep
 
-Our identification error is docs/theory.md §6 (standardised units, matched one-to-one to the
-latents, signs fixed; in [0, 2], MCC = 1 − error/2); the paper's is an unpublished MSE that
-starts near 0.22, so only the trends (error falls as n grows) are comparable, not values.
+What is plotted is each run's logged `identification_error` (`probekit.training.recovery`):
+docs/theory.md §6 (standardised units, matched one-to-one to the latents, signs fixed; in
+[0, 2], MCC = 1 − error/2) of the model's representation layer of d units, the theory's
+Φ: X → Z — the preset (configs/sweeps/appendix_d.yaml) sets `model.representation_dim` to
+`world.d`, and the units are matched on training inputs and scored on held-out ones. A run
+without that layer logs the error of its recovery probe's outputs instead. The paper's
+error is an unpublished MSE that starts near 0.22, so only the trends (error falls as n
+grows) are comparable, not values.
 """
 
 from __future__ import annotations
@@ -24,9 +29,10 @@ from probekit.theory.paper import PAPER_FINAL, PAPER_START, PAPER_STEPS
 from probekit.training.run_dir import atomic_write_text
 
 SCALE_NOTE = (
-    "Ours: identification error of docs/theory.md §6 (standardised units, Hungarian-matched, "
-    "in [0, 2]). Paper: an MSE of unpublished definition starting near 0.22 (right axis, "
-    "hollow markers). Compare trends in n, not values."
+    "Ours: identification error (docs/theory.md §6) of the d units of the representation layer "
+    "(model.representation_dim = d; standardised, Hungarian-matched on training inputs, scored "
+    "held out, in [0, 2]). Paper: an MSE of unpublished definition starting near 0.22 (right "
+    "axis, hollow markers). Compare trends in n, not values."
 )
 
 
