@@ -79,7 +79,10 @@ class ProbeConfig:
     cv: int = 3
     Cs: tuple[float, ...] = (0.01, 0.1, 1.0, 10.0)
     seed: int = 0
-    controls: tuple[str, ...] = ("random_init", "input", "recoding", "control_task")
+    # random_init: the same architecture untrained; input: the raw input x (bag of tokens
+    # for text); alt_basis: an alternative basis T(z) (sparse GF(2) recoding of the
+    # latents); control_task: Hewitt & Liang labels per type (`control_type_bits` bits of x)
+    controls: tuple[str, ...] = ("random_init", "input", "alt_basis", "control_task")
     # auto: where the model reads its answer (CLS for BERT-style encoders, SEP for decoders);
     # or sep | last_x | mean_x | cls | index:K (token models only)
     position: str = "auto"
@@ -90,9 +93,15 @@ class ProbeConfig:
     batch_size: int = 256  # forward-pass batch for activation extraction
     mlp_hidden: tuple[int, ...] = (64,)
     mlp_steps: int = 300
+    alt_basis_weight: int = 2  # each T_i of the alternative basis is a product of this many latents
+    control_type_bits: int = 4  # control-task types: the values of this many chosen bits of x
 
     def __post_init__(self):
-        known = ("random_init", "input", "recoding", "control_task")
+        # Specs saved before the alternative-basis control name the retired random-bijection
+        # control `recoding`; it is replaced by `alt_basis`.
+        renamed = tuple(dict.fromkeys("alt_basis" if c == "recoding" else c for c in self.controls))
+        object.__setattr__(self, "controls", renamed)  # frozen dataclass
+        known = ("random_init", "input", "alt_basis", "control_task")
         unknown = [c for c in self.controls if c not in known]
         if unknown:
             raise ValueError(f"probe.controls has unknown {unknown}. Available: {', '.join(known)}")
@@ -107,7 +116,14 @@ class ProbeConfig:
                 f"probe.position={self.position!r} is unknown; use one of {', '.join(roles)} "
                 "or index:K"
             )
-        for name in ("max_cube_d", "n_examples", "batch_size", "mlp_steps"):
+        for name in (
+            "max_cube_d",
+            "n_examples",
+            "batch_size",
+            "mlp_steps",
+            "alt_basis_weight",
+            "control_type_bits",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"probe.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 < self.test_fraction < 1.0:

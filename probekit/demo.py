@@ -27,7 +27,18 @@ from probekit.training.run_dir import atomic_write_text
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 PRESETS = {"full": CONFIG_DIR / "demo.yaml", "quick": CONFIG_DIR / "demo" / "quick.yaml"}
 TASK_COUNTS = (1, 64)
-TABLE_COLUMNS = ("run", "predicted", "task acc", "probe z", "probe T(z)", "random init", "verdict")
+TABLE_COLUMNS = (
+    "run",
+    "predicted",
+    "task acc",
+    "probe z",
+    "latents",
+    "T(z)",
+    "random init",
+    "outcome",
+    "agrees",
+    "on training inputs",
+)
 
 
 @dataclass
@@ -174,28 +185,32 @@ def _run_demo(out, quick, config, task_counts, overrides, progress, log) -> Demo
     rows = []
     for s in summaries:
         m = s.measured
+        k, seen = m.get("latents_recovered"), s.verdict_seen
         rows.append(
             [
                 s.name,
                 (s.prediction or {}).get("expected_recovery", "?"),
+                *("–" if m.get(key) is None else f"{m[key]:.3f}" for key in ("task_acc", "acc_z")),
+                "–" if k is None else f"{k}/{m.get('d')}",
                 *(
-                    "–" if m.get(k) is None else f"{m[k]:.3f}"
-                    for k in (
-                        "task_acc",
-                        "probe_acc_z",
-                        "probe_acc_recoding",
-                        "probe_acc_random_init",
-                    )
+                    "–" if m.get(key) is None else f"{m[key]:.3f}"
+                    for key in ("acc_alt_basis", "acc_random_init")
                 ),
                 s.verdict["verdict"],
+                str(s.verdict.get("agrees")),
+                "–" if seen is None else f"{seen['verdict']} ({seen.get('agrees')})",
             ]
         )
     table = format_table(rows)
-    verdicts = [{"run": s.name, **s.verdict} for s in summaries]
+    verdicts = [{"run": s.name, **s.verdict, "seen": s.verdict_seen} for s in summaries]
     atomic_write_text(out / "report" / "verdicts.json", json.dumps(verdicts, indent=2, default=str))
     log(table)
     for s in summaries:
         log(f"{s.name}: {s.verdict['verdict']}: {s.verdict['reason']}")
+        if s.verdict_seen is not None:
+            log(
+                f"{s.name}, training inputs: {s.verdict_seen['verdict']}: {s.verdict_seen['reason']}"
+            )
     log(f"report: {paths.html.resolve()}")
     log(f"        {paths.markdown.resolve()}")
     return DemoResult(out, runs, paths.html, paths.markdown, table, verdicts)

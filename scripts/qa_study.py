@@ -10,7 +10,7 @@ and reports:
   earlier answers, which carry information about z), and the same with every x token
   replaced by another row's x ("x shuffled"): what the model answers from the earlier
   answers alone;
-- held-out linear-probe accuracy of z and of a random recoding T(z) (the control), at
+- held-out linear-probe accuracy of z and of an alternative basis T(z) (the control), at
   every hidden-state site (`embed`, `layer.1..L`) and at the positions SEP, last x token,
   the first/middle/last query token and the first/last answer token, with one split by
   distinct inputs.
@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from probekit.models.loading import load_model
-from probekit.probing.controls import random_recoding, split_by_distinct_inputs
+from probekit.probing.controls import alt_basis, alt_basis_recoding, split_by_distinct_inputs
 from probekit.probing.probes import fit_linear_probes
 from synthetic.config import from_dict
 from synthetic.dataset import DataSpec
@@ -102,7 +102,8 @@ def analyse(run: Path, random_init: bool = False, seed: int = 0) -> dict:
     z, x = cols["z"], cols["x"]
     split_rng = np.random.default_rng(seed)
     train_idx, test_idx = split_by_distinct_inputs(x, 0.3, split_rng)
-    targets = np.concatenate([z, random_recoding(z, split_rng)], axis=1).astype(np.float32)
+    recoded = alt_basis(z, alt_basis_recoding(z.shape[1], split_rng))
+    targets = np.concatenate([z, recoded], axis=1).astype(np.float32)
     d = world.d
     probes = {}
     for p, name in enumerate(named):
@@ -119,7 +120,7 @@ def analyse(run: Path, random_init: bool = False, seed: int = 0) -> dict:
         probes[name] = {
             "position": int(named[name]),
             "z": [round(float(v), 3) for v in scores[:, :d].mean(axis=1)],
-            "recoding": [round(float(v), 3) for v in scores[:, d:].mean(axis=1)],
+            "alt_basis": [round(float(v), 3) for v in scores[:, d:].mean(axis=1)],
         }
     sites = ["embed"] + [f"layer.{i}" for i in range(1, states.shape[0])]
     return {
@@ -151,10 +152,10 @@ def main(argv: list[str] | None = None) -> int:
     qs = result["answer_acc_x_shuffled_by_query"]
     print(f"answer acc {result['answer_acc']:.3f}; by query j=0 {q[0]:.3f} j=last {q[-1]:.3f}")
     print(f"x shuffled: j=0 {qs[0]:.3f} j=last {qs[-1]:.3f}")
-    print("probe acc z (recoding) by site:", " ".join(result["sites"]))
+    print("probe acc z (alternative basis T(z)) by site:", " ".join(result["sites"]))
     for name, row in result["probe_acc"].items():
         cells = " ".join(
-            f"{a:.2f}({b:.2f})" for a, b in zip(row["z"], row["recoding"], strict=True)
+            f"{a:.2f}({b:.2f})" for a, b in zip(row["z"], row["alt_basis"], strict=True)
         )
         print(f"  {name:10s} {cells}")
     return 0

@@ -180,7 +180,7 @@ def test_run_directory_is_reprobed_from_its_spec(tmp_path, capsys):
                 "--position",
                 "last_x",
                 "--controls",
-                "input,recoding",
+                "input,alt_basis",
                 "--no-progress",
             ]
         )
@@ -228,7 +228,7 @@ def test_generated_dataset_directory(tmp_path):
                 "--out",
                 str(tmp_path / "out"),
                 "--controls",
-                "recoding",
+                "alt_basis",
                 "--no-progress",
             ]
         )
@@ -236,4 +236,4 @@ def test_generated_dataset_directory(tmp_path):
     )
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["inputs"]["split"] == "probe" and summary["n_examples"] == 32  # the cube
-    assert set(summary["families"]) == {"z", "x", "tasks", "z_pairs", "recoding"}
+    assert set(summary["families"]) == {"z", "x", "tasks", "z_pairs", "alt_basis"}

@@ -111,3 +111,13 @@ def test_scientific_notation_without_dot_is_a_float(tmp_path):
     assert from_dict(Experiment, {"lr": "5E2"}).lr == 500.0
     with pytest.raises(ValueError, match="'name': expected str, got float"):
         load_config(Experiment, path, ["name=1e3"])
+
+
+def test_probe_config_reads_the_retired_recoding_control_as_the_alternative_basis():
+    # Specs saved before the alternative-basis control name `recoding`; they still load.
+    from probekit.config import ProbeConfig
+
+    cfg = ProbeConfig(controls=("random_init", "recoding", "alt_basis"))
+    assert cfg.controls == ("random_init", "alt_basis")
+    with pytest.raises(ValueError, match="Available: random_init, input, alt_basis"):
+        ProbeConfig(controls=("bijection",))

@@ -1,4 +1,4 @@
-"""Controls: splits by distinct input, random recodings of the cube, control-task labels."""
+"""Controls: splits by distinct input, random recodings, alternative bases, control tasks by type."""
 
 import numpy as np
 import pytest
@@ -81,3 +81,76 @@ def test_control_labels_are_fixed_per_input_and_balanced():
     assert len({tuple(c) for c in per_input.T}) == 5  # targets differ from each other
     with pytest.raises(ValueError, match="n_targets"):
         control_task_labels(x, 0, rng)
+
+
+# --------------------------------------------------------------- controls that can fail
+
+
+def _linear_acc(rep, y, train, test):
+    from probekit.probing.probes import fit_linear_probes
+
+    res = fit_linear_probes([rep], y, train, test, Cs=(0.1, 1.0, 10.0), cv=3, seed=0)
+    return res.scores[0]
+
+
+def test_alt_basis_is_a_sparse_invertible_recoding_of_z():
+    from probekit.probing.controls import alt_basis, alt_basis_recoding
+
+    z = cube(8)
+    a = alt_basis_recoding(8, np.random.default_rng(0), weight=2)
+    # Rows of even weight only would be singular over GF(2) (all-ones is in their kernel),
+    # so one row carries one latent more.
+    assert a.shape == (8, 8) and set(a.sum(axis=1)) <= {2, 3} and (a.sum(axis=1) == 2).sum() >= 7
+    t = alt_basis(z, a)
+    assert np.array_equal(np.sort(to_index(t)), np.arange(256))  # a bijection of the cube
+    for i, row in enumerate(a):
+        assert np.array_equal(t[:, i], np.prod(z[:, np.flatnonzero(row)], axis=1))
+
+
+def test_alt_basis_control_flags_a_model_that_learned_another_basis():
+    # A representation holding T(z) instead of z: the alternative-basis control decodes
+    # perfectly while z falls to the level a product of two latents allows. Holding z, the
+    # control stays low. So the control can come out either way.
+    from probekit.probing.controls import alt_basis, alt_basis_recoding
+
+    z = cube(8)
+    rng = np.random.default_rng(1)
+    order = rng.permutation(len(z))
+    train, test = order[:180], order[180:]
+    t = alt_basis(z, alt_basis_recoding(8, rng, weight=2)).astype(np.float64)
+    holds_t = _linear_acc(t, np.hstack([z, t]).astype(np.float64), train, test)
+    assert holds_t[8:].mean() == 1.0 and holds_t[:8].mean() < 0.8
+    holds_z = _linear_acc(z.astype(np.float64), np.hstack([z, t]).astype(np.float64), train, test)
+    assert holds_z[:8].mean() == 1.0 and holds_z[8:].mean() < 0.7
+
+
+def test_type_control_task_measures_what_a_probe_can_memorise():
+    # Hewitt & Liang: labels fixed per type, types recurring on both sides of the split. An
+    # MLP probe on a representation that encodes the types one-hot reaches high control
+    # accuracy; a linear probe on random features does not. The old control (a label per
+    # distinct input, split by distinct input) is at chance for both: it cannot fail.
+    from probekit.probing.controls import control_types
+    from probekit.probing.estimators import MLPProbe
+
+    x = cube(8)
+    rng = np.random.default_rng(2)
+    types = control_types(x, 4, rng)
+    assert len(np.unique(types)) == 16
+    labels = control_task_labels(types, 4, rng).astype(np.float64)
+    train, test = split_by_distinct_inputs(x, 0.3, rng)
+    assert set(types[test]) <= set(types[train])  # every test type was seen in training
+    one_hot = np.eye(16)[types]
+    mlp = MLPProbe(hidden=(32,), max_iter=300, random_state=0).fit(one_hot[train], labels[train])
+    assert (mlp.predict(one_hot[test]) == labels[test]).mean() > 0.95
+    noise = rng.normal(size=(len(x), 16))
+    assert _linear_acc(noise, labels, train, test).mean() < 0.65
+    per_input = control_task_labels(x, 4, rng).astype(np.float64)
+    mlp = MLPProbe(hidden=(32,), max_iter=300, random_state=0).fit(one_hot[train], per_input[train])
+    assert abs((mlp.predict(one_hot[test]) == per_input[test]).mean() - 0.5) < 0.1
+
+
+def test_control_types_reject_more_bits_than_the_input_has():
+    from probekit.probing.controls import control_types
+
+    with pytest.raises(ValueError, match="control_type_bits"):
+        control_types(cube(3), 4, np.random.default_rng(0))

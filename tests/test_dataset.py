@@ -74,7 +74,14 @@ def test_generate_config_cross_checks():
 def test_splits_and_probe_cube():
     cfg = tiny()
     dd = generate_dataset(cfg, progress=False)
-    assert {k: len(v) for k, v in dd.items()} == {"train": 200, "validation": 40, "probe": 32}
+    # The default holds a quarter of the latents out of training: they make the ood split.
+    assert {k: len(v) for k, v in dd.items()} == {
+        "train": 200,
+        "validation": 40,
+        "probe": 32,
+        "ood": 40,
+    }
+    assert not np.asarray(dd["train"]["heldout"][:]).any() and np.asarray(dd["ood"]["heldout"][:]).all()
     np.testing.assert_array_equal(np.asarray(dd["probe"]["z"][:]), cube(5))
     sampled = generate_dataset(replace_data(cfg, probe_set="sample", n_probe=50), progress=False)
     assert len(sampled["probe"]) == 50

@@ -8,8 +8,7 @@ import pytest
 
 from probekit.cli import main
 from probekit.demo import format_table, preset_path, run_demo
-
-VERDICTS = {"agrees", "disagrees", "inconclusive"}
+from probekit.theory.verdict import OUTCOMES
 
 
 @pytest.fixture(scope="module")
@@ -34,7 +33,7 @@ def test_quick_demo_via_the_cli_writes_a_report_and_prints_the_table(tmp_path, c
     rows = _table_rows(printed[printed.index("run  ") :])
     assert [r[0] for r in rows] == ["tasks-1", "tasks-64"]
     assert [r[1] for r in rows] == ["no", "yes"]  # docs/theory.md §3 results 1 and 2/4
-    assert all(r[-1] in VERDICTS for r in rows)
+    assert all(r[7] in OUTCOMES for r in rows)
     html = (tmp_path / "report" / "report.html").read_text()
     assert html.count('class="verdict-row') == 2
     assert f"report: {(tmp_path / 'report' / 'report.html').resolve()}" in printed
@@ -51,11 +50,11 @@ def test_the_printed_numbers_are_the_reported_ones_and_a_rerun_skips_every_step(
     saved = json.loads((out / "report" / "verdicts.json").read_text())
     assert [v["run"] for v in saved] == ["tasks-1", "tasks-64"]
     for row, verdict in zip(_table_rows(result.table), saved, strict=True):
-        assert row[-1] == verdict["verdict"]
+        assert row[7] == verdict["verdict"] and row[8] == str(verdict["agrees"])
         if "measured" in verdict:
             m = verdict["measured"]
-            expect = [m["task_acc"], m["probe_acc_z"], m["probe_acc_recoding"]]
-            assert row[2:5] == [f"{v:.3f}" for v in expect]
+            assert row[2:4] == [f"{m[k]:.3f}" for k in ("task_acc", "acc_z")]
+            assert row[4] == f"{m['latents_recovered']}/{m['d']}"
 
     final = out / "runs" / "tasks-64" / "final" / "probekit_spec.json"
     before = final.stat().st_mtime_ns
@@ -91,12 +90,12 @@ def test_bad_input_fails_with_a_clear_message(tmp_path, capsys):
 
 
 def test_format_table_aligns_columns():
-    text = format_table([["tasks-1", "no", "0.5", "0.5", "0.5", "0.5", "agrees"]])
+    text = format_table([["tasks-1", "no", "0.5", "0.5", "0/4", "0.5", "0.5", "undecided", "None", "–"]])
     lines = text.splitlines()
     assert len(lines) == 3 and len({len(line.rstrip()) for line in lines[:2]}) == 1
 
 
-def test_a_single_task_that_is_not_fitted_is_inconclusive_not_agreement(tmp_path):
+def test_a_single_task_that_is_not_fitted_is_undecided_not_agreement(tmp_path):
     # Two steps cannot fit the task: "no recovery" would trivially agree with the
     # prediction, but docs/theory.md §5 says such a control means nothing.
     lines = []
@@ -110,4 +109,5 @@ def test_a_single_task_that_is_not_fitted_is_inconclusive_not_agreement(tmp_path
     )
     (one,) = result.verdicts
     assert one["measured"]["task_acc"] < 0.9
-    assert one["verdict"] == "inconclusive" and "did not fit" in one["reason"]
+    assert one["verdict"] == "undecided" and one["agrees"] is None
+    assert "did not fit" in one["reason"]

@@ -296,14 +296,15 @@ def test_card_reads_a_probing_summary(tmp_path):
             "layer.1": {"layer": 1, "acc_z": 0.875, "selectivity": 0.375, "mcc": 0.75},
         }}},
         "best_layer": {"linear": {"site": "layer.1", "layer": 1, "acc_z": 0.875, "mcc": 0.75,
-                                  "random_init_acc_z": 0.5}},
+                                  "acc_z_per_latent": [1.0, 0.75],
+                                  "controls": {"random_init": 0.5, "raw_input": None}}},
         "seed": 0, "n_examples": 16,
     }  # fmt: skip
     (run / "probe" / "summary.json").write_text(json.dumps(summary))
     card = build_model_card(run, "me/tiny")
     got = {r.metric_name: r.metric_value for r in card.data.eval_results}
     assert got == {"linear.layer.1.acc_z": 0.875, "linear.layer.1.mcc": 0.75,
-                   "linear.layer.1.random_init_acc_z": 0.5}  # fmt: skip
+                   "linear.layer.1.controls.random_init": 0.5}  # fmt: skip
     assert "| `layer.1` | 0.875 | 0.375 | 0.75 |" in card.text
     assert "| `embed` | 0.5 | – | 0.25 |" in card.text
 

@@ -32,6 +32,7 @@ STAGES: dict[str, int] = {
     "probekit.probing.probes": 4,
     "probekit.probing.metrics": 4,
     "probekit.probing.controls": 4,
+    "probekit.probing.intervals": 4,
     "probekit.training": 5,
     "probekit.probing": 6,
     "probekit.theory": 7,

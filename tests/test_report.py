@@ -32,7 +32,7 @@ def _run(root, name, *, n, task_acc, z, rec, rand, probe=True, png=False, overri
     (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
     rows = [
         {"step": s, "eval_loss": 0.7 - 0.1 * i, "eval_acc": task_acc - 0.1 * (3 - i),
-         "lr": 1e-3, "probe_acc_z": z - 0.05 * (3 - i), "probe_acc_recoding": rec,
+         "lr": 1e-3, "probe_acc_z": z - 0.05 * (3 - i), "probe_acc_alt_basis": rec,
          "identification_error": 1.5 - 0.3 * i, "mcc": 0.25 + 0.15 * i}
         for i, s in enumerate((50, 100, 150, 200))
     ]  # fmt: skip
@@ -41,14 +41,19 @@ def _run(root, name, *, n, task_acc, z, rec, rand, probe=True, png=False, overri
     if not probe:
         return run
     (run / "probe").mkdir()
-    best = {"site": "layer.2", "layer": 2, "acc_z": z, "acc_recoding": rec,
-            "random_init_acc_z": rand, "input_acc_z": 0.5, "identification_error": 0.3,
-            "mcc": 0.85}  # fmt: skip
-    summary = {"primary_family": "z", "models": {}, "best_layer": {"linear": best}}
+    d = cfg.world.d
+    # Latents above every control: all of them when z is far above the controls, else none.
+    best = {"site": "layer.2", "layer": 2, "acc_z": z, "acc_alt_basis": rec,
+            "acc_z_per_latent": [z] * d, "acc_z_ci": [z - 0.04, min(1.0, z + 0.03)],
+            "latents_recovered": d if z > max(rec, rand) + 0.2 else 0, "n_test": 200,
+            "task_acc": task_acc, "rung": "linear",
+            "controls": {"random_init": rand, "raw_input": 0.5, "alt_basis": rec},
+            "identification_error_units": 0.3, "mcc_units": 0.85}  # fmt: skip
+    summary = {"primary_family": "z", "scope": "unseen", "models": {}, "best_layer": {"linear": best}}
     (run / "probe" / "summary.json").write_text(json.dumps(summary))
     results = []
     for model, fam, value in (("trained", "z", z), ("random_init", "z", rand),
-                              ("trained", "recoding", rec), ("input", "z", 0.5)):  # fmt: skip
+                              ("trained", "alt_basis", rec), ("input", "z", 0.5)):  # fmt: skip
         layers = [0] if model == "input" else [0, 1, 2]
         for layer in layers:
             for t in range(cfg.world.d):
@@ -128,11 +133,14 @@ def test_verdicts_follow_the_measurements_and_every_figure_is_a_png(tmp_path):
     checker = check_html(paths.html.read_text())
     got = {r["cells"][0]: r for r in checker.rows}
     assert list(got) == ["tasks-1", "tasks-1-fit", "tasks-64"]  # natural order
-    assert got["tasks-64"]["verdict"] == "agrees"  # predicted yes, z 0.95 vs control 0.52
+    assert got["tasks-64"]["verdict"] == "agrees"  # predicted yes, every latent recovered
     assert got["tasks-1"]["verdict"] == "inconclusive"  # the one task was not fitted
     assert "did not fit" in got["tasks-1"]["cells"][-1]
-    assert got["tasks-1-fit"]["verdict"] == "agrees"  # predicted no, fitted, z at chance
-    assert got["tasks-64"]["cells"][4:8] == ["0.970", "0.950", "0.520", "0.500"]
+    assert got["tasks-1-fit"]["verdict"] == "agrees"  # predicted no, fitted, no latent
+    assert got["tasks-64"]["cells"][5] == "0.970"
+    assert got["tasks-64"]["cells"][6].startswith("0.950 [0.91, 0.98]")
+    assert got["tasks-64"]["cells"][7:10] == ["6 of 6", "0.520", "0.500"]
+    assert got["tasks-64"]["cells"][14:16] == ["recovered", "True"]
     assert got["tasks-64"]["cells"][3].startswith("yes")
     assert got["tasks-1"]["cells"][3].startswith("no")
     # Per run: a layer plot drawn from results.jsonl and the training curves.
@@ -150,7 +158,7 @@ def test_verdicts_follow_the_measurements_and_every_figure_is_a_png(tmp_path):
     assert not [p for p in (tmp_path / "out").iterdir() if p.name.startswith(".")]
 
 
-def test_probe_pngs_are_embedded_as_written_and_a_run_without_probes_is_inconclusive(tmp_path):
+def test_probe_pngs_are_embedded_as_written_and_a_run_without_probes_is_undecided(tmp_path):
     run = _run(tmp_path, "r", n=64, task_acc=0.97, z=0.95, rec=0.5, rand=0.5, png=True)
     paths = write_report(run, tmp_path / "out")
     checker = check_html(paths.html.read_text())
@@ -160,9 +168,8 @@ def test_probe_pngs_are_embedded_as_written_and_a_run_without_probes_is_inconclu
 
     bare = _run(tmp_path, "bare", n=64, task_acc=0.97, z=0.95, rec=0.5, rand=0.5, probe=False)
     summary = summarize_run(bare)
-    assert summary.verdict["verdict"] == "inconclusive"
+    assert summary.verdict["verdict"] == "undecided" and summary.verdict["agrees"] is None
     assert "probekit probe" in summary.verdict["reason"]
-    assert summary.measured["probe_acc_z"] == pytest.approx(0.95)  # from metrics.jsonl
 
 
 def test_text_is_escaped_in_html_and_markdown(tmp_path):
@@ -177,7 +184,7 @@ def test_text_is_escaped_in_html_and_markdown(tmp_path):
 def test_references_match_only_the_settings_theory_reports():
     cfg = load_experiment(DEFAULT, ["tasks.n=64"]).to_dict()  # the §5 MLP on the default world
     refs = {key: value for key, value, _ in references(cfg)}
-    assert refs == {"identification_error": 0.07, "probe_acc_z": 0.90, "probe_acc_recoding": 0.51}
+    assert refs == {"identification_error": 0.07, "probe_acc_z": 0.90}
     gpt2 = load_experiment(None, ["tasks.n=64"]).to_dict()  # built-in default: GPT-2 4 x 128
     assert {k: v for k, v, _ in references(gpt2)}["probe_acc_z"] == 0.91
     wider = load_experiment(None, ["tasks.n=64", "model.hidden=256"]).to_dict()

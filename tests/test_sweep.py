@@ -40,7 +40,7 @@ TINY = {
         "checkpoint_every": 6,
         "seed": 0,
     },
-    "probe": {"controls": ["random_init", "recoding"], "z_pairs": False, "cv": 2},
+    "probe": {"controls": ["random_init", "alt_basis"], "z_pairs": False, "cv": 2},
 }
 
 

@@ -77,8 +77,9 @@ def test_run_directory_layout_and_autoloading(tmp_path):
     for key in (
         "eval_loss",
         "eval_acc",
+        "eval_acc_heldout",  # inputs the default holdout keeps out of training
         "probe_acc_z",
-        "probe_acc_recoding",
+        "probe_acc_alt_basis",
         "identification_error",
         "mcc",
     ):

@@ -1,107 +1,68 @@
-"""Verdict tables: one row per rule in probekit.theory.verdict."""
-
-from __future__ import annotations
+"""Verdicts decided per latent from intervals: every outcome, and when the theory loses."""
 
 import pytest
 
-from probekit.theory.verdict import recovery_status, verdict
+from probekit.theory.verdict import OUTCOMES, recovery_outcome, verdict
 
 
-def m(z, rec=0.5, rand=0.5, task=0.99, **extra):
-    return {
-        "task_acc": task,
-        "probe_acc_z": z,
-        "probe_acc_recoding": rec,
-        "probe_acc_random_init": rand,
-        **extra,
-    }
+def m(k, d=10, n_test=200, task_acc=1.0, **extra):
+    """A hand-made measurement: k of d latents above every control."""
+    return {"latents_recovered": k, "d": d, "n_test": n_test, "task_acc": task_acc, **extra}
+
+
+YES, NO, NSO = ({"expected_recovery": e} for e in ("yes", "no", "not_singled_out"))
 
 
 @pytest.mark.parametrize(
-    "measured,status",
+    "prediction, measured, outcome, agrees",
     [
-        (m(0.90), "observed"),
-        (m(0.90, rand=0.78), "ambiguous"),  # gap 0.12 to the larger control
-        (m(0.90, rand=0.82), "not_observed"),  # gap 0.08: the control reads z too
-        (m(0.70), "ambiguous"),  # clear gap but below 0.8
-        (m(0.55), "not_observed"),
-        (m(0.40, rec=0.45), "not_observed"),  # within 0.1 below
-        (m(0.30, rec=0.50), "ambiguous"),  # far below the controls
+        (YES, m(10), "recovered", True),
+        (YES, m(0), "not_recovered", False),  # the theory loses
+        (YES, m(6), "partial", None),
+        (NO, m(0), "not_recovered", True),
+        (NO, m(10), "recovered", False),  # the theory loses
+        (NO, m(2), "partial", False),  # two latents decoded beyond every control: not "no"
+        (YES, m(10, n_test=19), "undecided", None),  # a d = 6 cube leaves ~19 test inputs
+        (NO, m(0, task_acc=0.55), "undecided", None),  # did not fit its tasks
+        (NSO, m(4, alt_latents_recovered=0), "partial", False),  # z singled out
+        (NSO, m(0, alt_latents_recovered=0), "not_recovered", True),
+        (NSO, m(10, alt_latents_recovered=10), "recovered", True),
     ],
 )
-def test_recovery_status(measured, status):
-    assert recovery_status(measured)[0] == status
+def test_each_outcome_and_whether_it_agrees(prediction, measured, outcome, agrees):
+    out = verdict(prediction, measured)
+    assert out["verdict"] == outcome and out["agrees"] is agrees
+    assert out["verdict"] in OUTCOMES
+    assert "random_init" in out["reason"] and "raw_input" in out["reason"]  # names the controls
 
 
-CASES = [
-    # expected, measured, verdict, words that must appear in the reason
-    ("yes", m(0.91), "agrees", "recovery observed"),
-    ("yes", m(0.52), "disagrees", "not observed"),
-    ("yes", m(0.52, task=0.55), "inconclusive", "did not fit its tasks"),
-    ("yes", m(0.72), "inconclusive", "ambiguous"),
-    ("no", m(0.52), "agrees", "no recovery, as predicted"),
-    ("no", m(0.49, task=0.55), "inconclusive", "did not fit its tasks (task_acc = 0.550 < 0.9)"),
-    ("no", m(0.95), "disagrees", "observed"),
-    ("no", m(0.95, task=0.5), "disagrees", "observed"),  # recovery refutes "no" regardless
-    ("no", m(0.68), "inconclusive", "ambiguous"),
-    ("not_singled_out", m(0.60, rec=0.51), "agrees", "not singled out"),
-    ("not_singled_out", m(0.80, rec=0.51), "disagrees", "singled out"),
-    ("not_singled_out", m(0.55, rec=0.51, task=0.6), "inconclusive", "did not fit"),
-]
+def test_six_of_ten_perfect_latents_is_partial_not_agreement():
+    # The old rule said "agrees (observed)" for a mean of 0.80 made of 6 perfect latents and 4
+    # at chance; per latent it is partial, and a "no" prediction loses to it.
+    assert verdict(YES, m(6))["agrees"] is None
+    assert verdict(NO, m(6))["agrees"] is False
+    assert "6 of 10" in verdict(NO, m(6))["reason"]
 
 
-@pytest.mark.parametrize("expected,measured,result,words", CASES)
-def test_verdict_table(expected, measured, result, words):
-    out = verdict({"expected_recovery": expected}, measured)
-    assert out["verdict"] == result
-    assert words in out["reason"]
-    assert out["expected_recovery"] == expected
+def test_input_decodable_is_undecided():
+    out = verdict({"expected_recovery": "yes", "input_decodable": True}, m(10))
+    assert out["verdict"] == "undecided" and "raw input already holds z" in out["reason"]
 
 
-def test_reason_carries_the_deciding_numbers():
-    out = verdict({"expected_recovery": "yes"}, m(0.91, rec=0.49, rand=0.52, mcc=0.8))
-    assert "0.910" in out["reason"] and "0.520" in out["reason"] and "+0.390" in out["reason"]
-    assert out["measured"]["mcc"] == 0.8
-    assert out["thresholds"] == {
-        "margin": 0.15,
-        "min_probe_acc": 0.8,
-        "null_margin": 0.1,
-        "min_task_acc": 0.9,
-    }
-
-
-def test_thresholds_are_parameters():
-    pred = {"expected_recovery": "yes"}
-    assert verdict(pred, m(0.75))["verdict"] == "inconclusive"
-    assert verdict(pred, m(0.75), min_probe_acc=0.7)["verdict"] == "agrees"
-    assert verdict({"expected_recovery": "no"}, m(0.52, task=0.85), min_task_acc=0.8)[
-        "verdict"
-    ] == ("agrees")
-
-
-def test_input_decodable_prediction_is_inconclusive():
-    out = verdict({"expected_recovery": "yes", "input_decodable": True}, m(0.99))
-    assert out["verdict"] == "inconclusive"
-    assert "signed permutation" in out["reason"]
-
-
-def test_works_with_a_real_prediction():
-    from probekit.theory.predictions import predict_specs
-    from synthetic.tasks import TaskSpec
-    from synthetic.world import WorldSpec
-
-    pred = predict_specs(WorldSpec(d=5), TaskSpec(n=1, k=2))
-    assert verdict(pred, m(0.51))["verdict"] == "agrees"
+def test_the_reason_says_which_inputs_were_scored():
+    assert "never saw" in recovery_outcome(m(3))[1]
+    assert "training inputs" in recovery_outcome(m(3, scope="seen"))[1]
 
 
 @pytest.mark.parametrize(
-    "prediction,measured,match",
+    "prediction, measured, match",
     [
-        ({}, m(0.9), "expected_recovery"),
-        ({"expected_recovery": "maybe"}, m(0.9), "expected_recovery"),
-        ({"expected_recovery": "yes"}, {"probe_acc_z": 0.9}, "task_acc"),
-        ({"expected_recovery": "yes"}, m(1.7), "probe_acc_z"),
-        ({"expected_recovery": "yes"}, m(float("nan")), "probe_acc_z"),
+        ({}, m(1), "expected_recovery"),
+        ({"expected_recovery": "maybe"}, m(1), "expected_recovery"),
+        (YES, {"d": 10, "n_test": 100, "task_acc": 1.0}, "latents_recovered"),
+        (YES, m(11), "exceeds"),
+        (YES, m(1, task_acc=1.5), "task_acc"),
+        (NSO, m(1), "alt_latents_recovered"),
     ],
 )
 def test_bad_input_is_named(prediction, measured, match):

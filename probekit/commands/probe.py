@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--controls",
         type=_csv,
-        help="comma-separated subset of random_init,input,recoding,control_task",
+        help="comma-separated subset of random_init,input,alt_basis,control_task",
     )
     parser.add_argument("--seed", type=int, help="split / control seed (default: the spec's)")
     parser.add_argument("--revision", help="Hub revision when CHECKPOINT is a repo id")

@@ -90,12 +90,17 @@ def summary_metrics(summary: Any) -> list[tuple[str, float]]:
     contributes its finite numeric leaves (under `metrics` when there is such a key).
     """
     if isinstance(summary, dict) and isinstance(summary.get("best_layer"), dict):
-        return [
-            (f"{probe}.{entry.get('site', 'best')}.{key}", float(value))
-            for probe, entry in summary["best_layer"].items()
-            for key, value in entry.items()
-            if key not in NOT_METRICS and _is_number(value)
-        ]
+        out = []
+        for probe, entry in summary["best_layer"].items():
+            prefix = f"{probe}.{entry.get('site', 'best')}"
+            for key, value in entry.items():
+                # Nested entries (the controls, the alternative basis's ladder) one level deep.
+                inner = value.items() if isinstance(value, dict) else [(None, value)]
+                for sub, v in inner:
+                    name = f"{prefix}.{key}" + (f".{sub}" if sub else "")
+                    if key not in NOT_METRICS and _is_number(v):
+                        out.append((name, float(v)))
+        return out
     if isinstance(summary, dict) and isinstance(summary.get("metrics"), dict):
         summary = summary["metrics"]
     out: list[tuple[str, float]] = []
@@ -128,13 +133,19 @@ def layer_table(summary: Any) -> str | None:
         return None
     lines = []
     for probe, per_site in trained.items():
-        columns = [
-            k for k in dict.fromkeys(k for e in per_site.values() for k in e) if k != "layer"
+        columns = [  # scalar columns only: per-latent lists and nested dicts stay in the file
+            k
+            for k in dict.fromkeys(k for e in per_site.values() for k in e)
+            if k != "layer"
+            and not any(isinstance(e.get(k), (list, dict)) for e in per_site.values())
         ]
         lines += [f"**{probe} probe**", "", "| site | " + " | ".join(columns) + " |",
                   "|---" * (len(columns) + 1) + "|"]  # fmt: skip
         for site, entry in per_site.items():
-            cells = [f"{entry[c]:.4g}" if _is_number(entry.get(c)) else "–" for c in columns]
+            cells = [
+                f"{entry[c]:.4g}" if _is_number(entry.get(c)) else str(entry.get(c) or "–")
+                for c in columns
+            ]
             lines.append(f"| `{site}` | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).strip()

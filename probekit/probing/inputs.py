@@ -30,6 +30,14 @@ class ProbeInputs:
     input_rep: np.ndarray | None
     primary: str  # the family the headline numbers are about: z, else user
     meta: dict = field(default_factory=dict)
+    # Types the control task labels (Hewitt & Liang); None: drawn from bits of x.
+    control_types: np.ndarray | None = None
+    # (N,) bool: inputs the model never trained on (data.holdout_fraction); None: all seen.
+    unseen: np.ndarray | None = None
+    # The GF(2) matrix of the alternative basis T(z); None: drawn by the probe seed.
+    # A task set defined on T(z) (`tasks.basis`) sets it, so the symmetric experiment
+    # probes the very basis its tasks are simple in.
+    alt_basis_recoding: np.ndarray | None = None
 
     @property
     def n(self) -> int:
@@ -59,8 +67,15 @@ def _synthetic_inputs(cols: Mapping[str, np.ndarray], cfg: ProbeConfig, meta: di
     feed = {"x": x.astype(np.float32)}
     if "input_ids" in cols:
         feed["input_ids"] = np.asarray(cols["input_ids"], dtype=np.int64)
+    unseen = np.asarray(cols["heldout"], dtype=bool) if "heldout" in cols else None
     return ProbeInputs(
-        feed, _synthetic_families(cols, cfg.z_pairs), x, x.astype(np.float32), "z", meta
+        feed,
+        _synthetic_families(cols, cfg.z_pairs),
+        x,
+        x.astype(np.float32),
+        "z",
+        meta,
+        unseen=unseen,
     )
 
 
@@ -87,8 +102,15 @@ def inputs_from_spec(spec: Mapping, cfg: ProbeConfig) -> ProbeInputs:
     on_cube = world.d <= cfg.max_cube_d
     z = world.cube() if on_cube else world.sample(cfg.n_examples, rng)[0]
     cols = encode_examples(world, tasks, z, data, rng)
+    if data.holdout_fraction > 0:  # the same seeded hash that kept them out of training
+        from synthetic.sequences import heldout_mask
+
+        cols["heldout"] = heldout_mask(z, data.holdout_fraction, data.seed)
     meta = {"source": "spec", "d": world.d, "m": world.m, "n_tasks": tasks.n, "cube": on_cube}
-    return _synthetic_inputs(cols, cfg, meta)
+    meta["task_latents"] = list(tasks.latents_equal_to_tasks())
+    inputs = _synthetic_inputs(cols, cfg, meta)
+    inputs.alt_basis_recoding = tasks.basis_recoding()
+    return inputs
 
 
 def inputs_from_dataset(
@@ -140,8 +162,13 @@ def inputs_from_text(
     label_columns: Sequence[str] = (),
     split: str | None = None,
     max_length: int | None = None,
+    type_column: str | None = None,
 ) -> ProbeInputs:
-    """Probe inputs from a `datasets` dataset saved with `save_to_disk` (text + label columns)."""
+    """Probe inputs from a `datasets` dataset saved with `save_to_disk` (text + label columns).
+
+    The control task labels word types: the values of `type_column`, else each text's
+    first non-special token.
+    """
     import datasets
 
     ds = datasets.load_from_disk(str(path))
@@ -179,11 +206,21 @@ def inputs_from_text(
     rows = np.repeat(np.arange(len(ids)), ids.shape[1])
     bag = np.zeros((len(ids), vocab), np.float32)
     np.add.at(bag, (rows, ids.reshape(-1)), mask.reshape(-1))
+    if type_column is not None:
+        if type_column not in ds.column_names:
+            raise ValueError(
+                f"Control type column {type_column!r} is not in the dataset at {path}. "
+                f"Existing columns: {', '.join(ds.column_names)}."
+            )
+        _, types = np.unique(np.asarray(ds[type_column]).astype(str), return_inverse=True)
+    else:
+        types = _first_word_types(ids, mask, tokenizer)
     meta = {
         "source": "text",
         "path": str(path),
         "text_column": text_column,
         "label_columns": list(label_columns),
+        "control_type": type_column or "first token",
     }
     return ProbeInputs(
         {"input_ids": ids, "attention_mask": mask},
@@ -192,4 +229,15 @@ def inputs_from_text(
         bag,
         "user",
         meta,
+        control_types=types.reshape(-1),
     )
+
+
+def _first_word_types(ids: np.ndarray, mask: np.ndarray, tokenizer) -> np.ndarray:
+    """(N,) the first non-special token of each text: a word type that recurs across texts."""
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    out = np.full(len(ids), -1, dtype=np.int64)
+    for i, (row, m) in enumerate(zip(ids, mask, strict=True)):
+        real = [t for t, keep in zip(row, m, strict=True) if keep and t not in special]
+        out[i] = real[0] if real else -1
+    return out

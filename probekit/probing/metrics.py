@@ -1,24 +1,38 @@
-"""Metrics of docs/theory.md §6: probe accuracy, R², identification error / MCC, selectivity.
+"""Metrics of docs/theory.md §6: probe accuracy, R², identification error / MCC, the
+identifiability ladder, selectivity.
 
 Each metric is one function returning a dict of floats, so results can be written as
 JSON lines as they are. `matched_correlation` returns what a plot of the matching needs.
 
-Identification error (signed-permutation matching). Standardise every representation
-unit and every latent (mean 0, variance 1 over the rows), take the unit × latent
+Identification error (signed-permutation matching) is computed on the *units of a
+representation* (a layer's activations), never on probe outputs: a probe trained per
+latent already matches its latent, so matching its outputs has nothing to do. Standardise
+every unit and every latent (mean 0, variance 1 over the rows), take the unit × latent
 correlation matrix C, match units to latents one-to-one by maximum |C| (Hungarian
-assignment; with more units than latents the best d units are used), flip each
-matched unit by the sign of its correlation, and report
+assignment; with more units than latents the d best-matching units are used and the rest
+ignored), flip each matched unit by the sign of its correlation, and report
 
     identification_error = mean_j mean_n (s_j u_{a(j)} - z_j)²
     mcc                  = mean_j |C_{a(j), j}|
 
 For standardised variables E[(u - z)²] = 2 - 2 corr(u, z), so
-``mcc = 1 - identification_error / 2`` holds exactly. A latent left without a unit
-(fewer units than latents), or matched to a constant unit, counts as correlation 0,
-i.e. error 2, which keeps the identity. A representation equal to P D z (up to scale and
-offset per unit) scores error 0 and MCC 1; one uncorrelated with z scores error ≈ 2.
-Note the scale: this error lies in [0, 2], so it is not numerically comparable with the
-paper's unpublished variant (docs/theory.md §4).
+``mcc = 1 - identification_error / 2`` holds exactly. With `match_on=(rep_fit, z_fit)` the
+assignment and signs are chosen on those rows and the error is scored on the rows passed,
+so a wide layer cannot win by picking units that correlate with z by chance on the scored
+rows. A latent left without a unit (fewer units than latents), or matched to a constant
+unit, counts as correlation 0, i.e. error 2. A representation equal to P D z (up to scale
+and offset per unit) scores error 0 and MCC 1; one uncorrelated with z scores error ≈ 2.
+The error lies in [0, 2], so it is not numerically comparable with the paper's unpublished
+variant (docs/theory.md §4).
+
+The identifiability ladder (`identifiability_ladder`) asks how simple the map from a
+site to z is, on held-out rows: (a) a signed permutation of units (`mcc_units`, the MCC
+above), (b) an orthogonal map (`procrustes_corr`: the orthogonal Procrustes map from the
+standardised site to the standardised latents, fitted on train rows; the mean correlation
+of its outputs with z on held-out rows), (c) a general linear map (`linear_acc`: the
+linear probe's mean held-out accuracy). A rung is reached when its score is at least
+`RUNG_THRESHOLD` (0.9); `rung` is the most restrictive rung reached: `signed_permutation`,
+`orthogonal`, `linear` or `none`.
 """
 
 from __future__ import annotations
@@ -95,10 +109,25 @@ def matched_correlation(
     return np.abs(corr[order]), assignment, signs
 
 
-def identification_error(rep: np.ndarray, z: np.ndarray) -> dict[str, float]:
-    """Identification error and MCC after signed-permutation matching (see module docstring)."""
+def identification_error(
+    rep: np.ndarray, z: np.ndarray, *, match_on: tuple[np.ndarray, np.ndarray] | None = None
+) -> dict[str, float]:
+    """Identification error and MCC of a representation's units after signed-permutation matching.
+
+    `match_on=(rep_fit, z_fit)` chooses the matching on those rows and scores it on
+    `rep`, `z` (see the module docstring).
+    """
     rep, z = _columns(rep, "rep"), _columns(z, "z")
-    _, assignment, signs = matched_correlation(rep, z)
+    if match_on is None:
+        _, assignment, signs = matched_correlation(rep, z)
+    else:
+        rep_fit, z_fit = _columns(match_on[0], "rep_fit"), _columns(match_on[1], "z_fit")
+        if rep_fit.shape[1] != rep.shape[1] or z_fit.shape[1] != z.shape[1]:
+            raise ValueError(
+                f"match_on has widths {rep_fit.shape[1]}/{z_fit.shape[1]} but rep/z have "
+                f"{rep.shape[1]}/{z.shape[1]}; pass the same units and latents on both row sets."
+            )
+        _, assignment, signs = matched_correlation(rep_fit, z_fit)
     rs, zs = _standardise(rep), _standardise(z)
     if np.any(zs.std(axis=0) == 0):
         raise ValueError(
@@ -106,22 +135,75 @@ def identification_error(rep: np.ndarray, z: np.ndarray) -> dict[str, float]:
         )
     matched = signs * rs[:, np.maximum(assignment, 0)]  # (N, d) signed, standardised units
     # A latent with no unit, or matched to a constant unit, counts as an uncorrelated
-    # standardised unit: E[(u - z)^2] = 2, correlation 0.
+    # standardised unit: E[(u - z)^2] = 2, correlation 0. On held-out rows a matched unit
+    # can correlate negatively (the sign was fixed elsewhere): that counts against it.
     ok = (assignment >= 0) & (matched.std(axis=0) > 0)
     err = np.where(ok, ((matched - zs) ** 2).mean(axis=0), 2.0)
-    corr = np.where(ok, (matched * zs).mean(axis=0), 0.0)
-    return {"identification_error": float(err.mean()), "mcc": float(np.abs(corr).mean())}
+    return {"identification_error": float(err.mean()), "mcc": float(1.0 - err.mean() / 2.0)}
 
 
-def predicted_latents(logits: np.ndarray) -> np.ndarray:
-    """A logistic probe's predicted E[z_i | x] = 2σ(f) − 1 = tanh(f / 2), bounded in (−1, 1).
+RUNG_THRESHOLD = 0.9
+RUNGS = ("signed_permutation", "orthogonal", "linear", "none")
 
-    This, not the raw logits, is what the identification error of probe outputs is
-    computed on: logits of a probe fitted to separable rows are unbounded, and a few
-    held-out points far along a direction of tiny training variance can reach 1e5 and
-    swamp every correlation (accuracy 0.96 beside an MCC of 0.11 was seen that way).
+
+def procrustes_map(rep: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """The orthogonal map W (U, d), WᵀW = I (or WWᵀ = I when U < d), minimising ||R W − Z||.
+
+    R and Z are the standardised rep and z; the solution is W = P Qᵀ from the SVD
+    Rᵀ Z = P Σ Qᵀ (orthogonal Procrustes).
     """
-    return np.tanh(np.asarray(logits, dtype=np.float64) / 2.0)
+    rep, z = _columns(rep, "rep"), _columns(z, "z")
+    p, _, qt = np.linalg.svd(_standardise(rep).T @ _standardise(z), full_matrices=False)
+    return p @ qt
+
+
+def procrustes_corr(
+    rep_train: np.ndarray, z_train: np.ndarray, rep_test: np.ndarray, z_test: np.ndarray
+) -> dict[str, float]:
+    """Mean held-out correlation of z with the orthogonal map of the site fitted on train rows."""
+    rep_train, z_train = _columns(rep_train, "rep_train"), _columns(z_train, "z_train")
+    rep_test, z_test = _columns(rep_test, "rep_test"), _columns(z_test, "z_test")
+    w = procrustes_map(rep_train, z_train)
+    mean, std = rep_train.mean(axis=0), rep_train.std(axis=0)
+    scaled = (rep_test - mean) / np.where(std > 1e-12, std, np.inf)  # train statistics
+    pred = _standardise(scaled @ w)
+    corr = (pred * _standardise(z_test)).mean(axis=0)
+    return {"procrustes_corr": float(corr.mean()), "procrustes_corr_min": float(corr.min())}
+
+
+def ladder_rung(
+    mcc_units: float | None,
+    procrustes: float | None,
+    linear_acc: float | None,
+    threshold: float = RUNG_THRESHOLD,
+) -> str:
+    """The most restrictive rung whose score, and every less restrictive rung's, is ≥ threshold."""
+    scores = dict(zip(RUNGS[:-1], (mcc_units, procrustes, linear_acc), strict=True))
+    for i, rung in enumerate(RUNGS[:-1]):
+        if all(scores[r] is not None and scores[r] >= threshold for r in RUNGS[i:-1]):
+            return rung
+    return "none"
+
+
+def identifiability_ladder(
+    rep_train: np.ndarray,
+    z_train: np.ndarray,
+    rep_test: np.ndarray,
+    z_test: np.ndarray,
+    linear_acc: float,
+    threshold: float = RUNG_THRESHOLD,
+) -> dict:
+    """`mcc_units`, `procrustes_corr`, `linear_acc` on held-out rows, and the highest `rung`."""
+    units = identification_error(rep_test, z_test, match_on=(rep_train, z_train))
+    ortho = procrustes_corr(rep_train, z_train, rep_test, z_test)
+    rung = ladder_rung(units["mcc"], ortho["procrustes_corr"], linear_acc, threshold)
+    return {
+        "mcc_units": units["mcc"],
+        "identification_error_units": units["identification_error"],
+        "procrustes_corr": ortho["procrustes_corr"],
+        "linear_acc": float(linear_acc),
+        "rung": rung,
+    }
 
 
 def selectivity(acc, control_acc) -> dict[str, float]:

@@ -6,19 +6,18 @@
    small d), read from a generated dataset, or taken from any labelled text dataset;
 2. targets, by family: `z` (the latents), `x` (observed bits), `tasks` (task values),
    `z_pairs` (the degree-2 characters z_i z_j), `user` (given arrays or label columns),
-   and the controls `recoding` (a random invertible recoding T(z)) and `control_task`
-   (random labels per distinct input, Hewitt & Liang);
+   and the controls `alt_basis` (an alternative basis T(z), a sparse GF(2) recoding of
+   the latents) and `control_task` (random labels per type, Hewitt & Liang);
 3. representations: the checkpoint (`trained`), the same architecture randomly
    initialised (`random_init`) and the raw input itself (`input`: x, or a bag of
    tokens for text);
 4. one seeded split by distinct inputs; linear probes batched over all sites and
-   targets at once (`fit_linear_probes`), optionally an MLP probe per family;
+   targets at once (`fit_linear_probes`), optionally an MLP probe per family; the
+   docs/theory.md §6 numbers of each site's own units (identification error, MCC, the
+   orthogonal Procrustes correlation) for z and T(z);
 5. `results.jsonl` (one row per model × site × target × probe × metric),
-   `summary.json` and PNG plots, each written atomically.
-
-Identification error and MCC (docs/theory.md §6) are computed from the held-out decision
-values of the d probes for z (one direction per latent), matched to the latents by
-the Hungarian assignment.
+   `summary.json` (docs/probing.md lists every field) and PNG plots, each written
+   atomically.
 
 Inputs and their target families live in `probekit.probing.inputs` (1, 2), the controls
 and the probe fits in `probekit.probing.probe_sweep` (2, 4), the summary and its files in
@@ -42,7 +41,7 @@ from probekit.probing.activations import (
     is_token_model,
     site_names,
 )
-from probekit.probing.controls import split_by_distinct_inputs
+from probekit.probing.controls import probe_splits
 from probekit.probing.inputs import (
     ProbeInputs,
     _label_family,
@@ -158,9 +157,9 @@ def probe_checkpoint(
             raise ValueError("Token positions need the checkpoint's tokenizer files (none found).")
         roles = tokenizer_roles(tokenizer, feed["input_ids"], feed.get("attention_mask"))
     rng = np.random.default_rng(cfg.seed)
-    train_idx, test_idx = split_by_distinct_inputs(inputs.split_key, cfg.test_fraction, rng)
-    _add_controls(inputs, cfg.controls, rng)
-    _check_targets(inputs, train_idx)
+    splits = probe_splits(inputs.split_key, inputs.unseen, cfg.test_fraction, rng)
+    _add_controls(inputs, cfg, rng)
+    _check_targets(inputs, splits["fit"])
 
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "cache"
@@ -189,11 +188,16 @@ def probe_checkpoint(
         cfg=cfg,
         probes=cfg.probes,
         position=position,
-        train_idx=train_idx,
-        test_idx=test_idx,
+        splits=splits,
         progress=progress,
     )
-    summary = summarize(sweep, inputs, cfg.probes)
+    summary = summarize(
+        sweep,
+        inputs,
+        cfg.probes,
+        seed=cfg.seed,
+        task_metrics=(spec or {}).get("final_metrics"),
+    )
     summary.update(
         checkpoint=str(ckpt.path) if ckpt else type(model).__name__,
         position=position,
@@ -201,6 +205,7 @@ def probe_checkpoint(
         n_examples=inputs.n,
         n_train=sweep.n_train,
         n_test=sweep.n_test,
+        splits={name: int(len(rows)) for name, rows in splits.items()},
         sites=list(sites),
         controls=list(cfg.controls),
         probes=list(cfg.probes),

@@ -51,8 +51,9 @@ def plot_layer_accuracy(
             "--",
             f"random init: {family}",
         ),
-        ("trained", trained, "acc_recoding", "C2", ":", "trained: recoding T(z)"),
+        ("trained", trained, "acc_alt_basis", "C2", ":", "trained: alternative basis T(z)"),
         ("trained", trained, "acc_control_task", "C3", "-.", "trained: control task"),
+        ("trained", trained, "mcc_units", "C5", "-", "trained: MCC of units (§6)"),
     ]
     for _, per_site, k, color, style, label in lines:
         xs, ys = _series(per_site, k)
@@ -65,7 +66,7 @@ def plot_layer_accuracy(
     ax.set_xticks(layers)
     ax.set_xticklabels(["embed" if i == 0 else str(i) for i in layers])
     ax.set_xlabel("layer (state after block i)")
-    ax.set_ylabel("held-out probe accuracy" if family != "user" else "held-out probe score")
+    ax.set_ylabel("held-out accuracy / MCC" if family != "user" else "held-out probe score")
     position = summary.get("position")
     # An MLP has no token positions: its layers are read whole.
     ax.set_title(
@@ -78,12 +79,13 @@ def plot_layer_accuracy(
 
 
 def plot_correlation_matrix(matrix: np.ndarray, path: str | Path, *, title: str = "") -> Path:
-    """Heat map of a matched |correlation| matrix (rows: probe directions, columns: latents)."""
+    """Heat map of a matched |correlation| matrix (rows: the units matched to z_1..z_d, columns: latents)."""
     matrix = np.abs(np.asarray(matrix, dtype=float))
+    matrix = matrix[: matrix.shape[1]]  # the matched units; the unmatched ones follow them
     fig, ax = plt.subplots(figsize=(4.5, 4))
     im = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xlabel("latent z_j")
-    ax.set_ylabel("probe direction (matched)")
+    ax.set_ylabel("unit (matched one-to-one)")
     ax.set_title(title or "|correlation| after matching", fontsize=9)
     fig.colorbar(im, ax=ax, fraction=0.046)
     return _save(fig, Path(path))

@@ -1,16 +1,17 @@
 """Probe summary and results files: the per-site summary of a sweep and its written report.
 
-`summarize` reduces the tidy rows of a `SweepResult` to mean accuracy per model, probe
-and site on the primary family, on T(z) and on control tasks, with selectivity,
-identification error, MCC and the best layer of the trained model; `write_report`
-writes `results.jsonl`, `summary.json` and the PNG plots of a `ProbeReport`, each
-atomically.
+`summarize` reduces the tidy rows of a `SweepResult` to one entry per model, probe kind
+and site: accuracy on every target family (mean and minimum over targets), the
+docs/theory.md §6 numbers of the site's units and the identifiability ladder for z and
+for the alternative basis T(z), selectivity, and the controls the numbers are compared
+with; plus the best layer of the trained model. docs/probing.md documents every field.
+`write_report` writes `results.jsonl`, `summary.json` and the PNG plots of a
+`ProbeReport`, each atomically.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,60 +19,194 @@ from pathlib import Path
 import numpy as np
 
 from probekit.probing.inputs import ProbeInputs
-from probekit.probing.probe_sweep import SweepResult, _site_layer
+from probekit.probing.intervals import (
+    CONFIDENCE,
+    latents_above_controls,
+    mean_accuracy_interval,
+    wilson_interval,
+)
+from probekit.probing.metrics import RUNG_THRESHOLD, ladder_rung
+from probekit.probing.probe_sweep import UNIT_FAMILIES, SweepResult
+from synthetic.config import write_atomic
+
+SCORES = ("accuracy", "r2")
+CONTROL_KEYS = ("random_init", "raw_input", "alt_basis", "control_task")
 
 
-def _mean(rows, **match) -> float | None:
-    vals = [r["value"] for r in rows if all(r[k] == v for k, v in match.items())]
-    return float(np.mean(vals)) if vals else None
+def _values(rows, **match) -> list[float]:
+    return [r["value"] for r in rows if all(r[k] == v for k, v in match.items())]
 
 
-def summarize(sweep: SweepResult, inputs: ProbeInputs, probes: Sequence[str]) -> dict:
-    """Per model, probe and site: mean accuracy on the primary family, on T(z), on control
-    tasks, selectivity, identification error and MCC; and the best layer of the trained model."""
+def _site_entry(sel: list[dict], units: list[dict], inputs: ProbeInputs) -> dict:
+    """One site of one model and probe kind on one split: accuracies, units' §6 numbers, ladder."""
     primary = inputs.primary
-    rows = [
-        r for r in sweep.rows if r["metric"] in ("accuracy", "r2", "identification_error", "mcc")
-    ]
-    out: dict = {"primary_family": primary, "models": {}}
-    for model in dict.fromkeys(r["model"] for r in rows):
+    entry: dict = {"layer": (sel or units)[0]["layer"]}
+    for fam in inputs.families:
+        vals = _values(sel, target_family=fam)
+        if vals:
+            entry[f"acc_{fam}"] = float(np.mean(vals))
+            entry[f"acc_{fam}_min"] = float(np.min(vals))
+    if "z" in inputs.families and entry.get("acc_z") is not None:
+        entry["acc_z_per_latent"] = [float(v) for v in _values(sel, target_family="z")]
+        task_latents = set(inputs.meta.get("task_latents") or [])
+        if task_latents:  # latents some task equals: a linear head forces those
+            per = entry["acc_z_per_latent"]
+            entry["acc_z_task_latents"] = float(np.mean([per[i] for i in sorted(task_latents)]))
+            rest = [v for i, v in enumerate(per) if i not in task_latents]
+            entry["acc_z_other_latents"] = float(np.mean(rest)) if rest else None
+    for fam in UNIT_FAMILIES:
+        found = {r["metric"]: r["value"] for r in units if r["target_family"] == fam}
+        if not found:
+            continue
+        ladder = {
+            "mcc_units": found["mcc"],
+            "identification_error_units": found["identification_error"],
+            "procrustes_corr": found["procrustes_corr"],
+        }
+        ladder["rung"] = ladder_rung(
+            ladder["mcc_units"], ladder["procrustes_corr"], entry.get(f"acc_{fam}")
+        )
+        if fam == "z":
+            entry.update(ladder)
+        else:
+            entry[f"{fam}_ladder"] = ladder
+    control = entry.get("acc_control_task")
+    entry["selectivity"] = None if control is None else entry[f"acc_{primary}"] - control
+    return {k: v for k, v in entry.items() if v is not None}
+
+
+def _intervals(sweep: SweepResult, key: tuple, rng: np.random.Generator) -> dict:
+    """Per-target Wilson intervals and the bootstrap interval of the mean, from correctness."""
+    hits = sweep.correct.get(key)
+    if hits is None or not len(hits):
+        return {}
+    lo, hi = wilson_interval(hits.sum(axis=0), len(hits))
+    mean_lo, mean_hi = mean_accuracy_interval(hits, rng)
+    return {"ci": [mean_lo, mean_hi], "per_target_ci": np.stack([lo, hi], axis=1).tolist()}
+
+
+def summarize(
+    sweep: SweepResult,
+    inputs: ProbeInputs,
+    probes: Sequence[str],
+    *,
+    seed: int = 0,
+    task_metrics: dict | None = None,
+) -> dict:
+    """Per model, probe kind and site: accuracies with intervals, units' §6 numbers, ladder,
+    controls and latents recovered, on the reported split; the best layer chosen on validation.
+
+    The headline scope is `unseen` (inputs the model never trained on) when the checkpoint
+    held inputs out of training; the same summary on the model's own training inputs
+    (held out from the probe) is then under `seen`.
+    """
+    task_metrics = task_metrics or {}
+    out: dict = {
+        "primary_family": inputs.primary,
+        "confidence": CONFIDENCE,
+        "rung_threshold": RUNG_THRESHOLD,
+        "task_acc_heldout": task_metrics.get("eval_acc_heldout"),
+        "task_acc_seen": task_metrics.get("eval_acc"),
+    }
+    out.update(_scope_summary(sweep, inputs, probes, sweep.scope, seed, task_metrics))
+    if sweep.scope == "unseen" and len(sweep.splits.get("test_seen", ())):
+        out["seen"] = _scope_summary(sweep, inputs, probes, "seen", seed, task_metrics)
+    return out
+
+
+def _scope_summary(
+    sweep: SweepResult,
+    inputs: ProbeInputs,
+    probes: Sequence[str],
+    scope: str,
+    seed: int,
+    task_metrics: dict,
+) -> dict:
+    primary = inputs.primary
+    test, val = f"test_{scope}", f"val_{scope}"
+    rng = np.random.default_rng([seed, 11])
+    task_acc = task_metrics.get("eval_acc_heldout" if scope == "unseen" else "eval_acc")
+    out: dict = {"scope": scope, "reported_split": test, "validation_split": val, "models": {}}
+    scored = [r for r in sweep.rows if r["metric"] in SCORES]
+    units = [r for r in sweep.rows if r["probe"] == "units" and r["split"] == test]
+    for model in dict.fromkeys(r["model"] for r in sweep.rows):
         out["models"][model] = {}
+        sites = list(dict.fromkeys(r["site"] for r in sweep.rows if r["model"] == model))
         for probe in probes:
             per_site = {}
-            for site in dict.fromkeys(r["site"] for r in rows if r["model"] == model):
-                sel = [
-                    r
-                    for r in rows
-                    if r["model"] == model and r["probe"] == probe and r["site"] == site
+            for site in sites:
+                mine = [
+                    r for r in scored if (r["model"], r["probe"], r["site"]) == (model, probe, site)
                 ]
-                if not sel:
+                if not mine:
                     continue
-                scores = [r for r in sel if r["metric"] in ("accuracy", "r2")]
-                entry = {"layer": _site_layer(site)}
-                for fam in inputs.families:
-                    entry[f"acc_{fam}"] = _mean(scores, target_family=fam)
-                entry["selectivity"] = (
-                    None
-                    if entry.get("acc_control_task") is None
-                    else entry[f"acc_{primary}"] - entry["acc_control_task"]
-                )
-                for metric in ("identification_error", "mcc"):
-                    entry[metric] = _mean(sel, target_family="z", metric=metric)
+                at = [r for r in units if (r["model"], r["site"]) == (model, site)]
+                entry = _site_entry([r for r in mine if r["split"] == test], at, inputs)
+                entry["n_test"] = int(len(sweep.splits[test]))
+                entry["task_acc"] = task_acc
+                if scope == "unseen":
+                    entry["task_acc_heldout"] = task_acc
+                vals = _values(mine, split=val, target_family=primary)
+                entry[f"val_acc_{primary}"] = float(np.mean(vals)) if vals else None
+                for fam in (primary, "alt_basis"):
+                    ci = _intervals(sweep, (model, site, probe, fam, test), rng)
+                    if ci:
+                        entry[f"acc_{fam}_ci"] = ci["ci"]
+                        entry[f"acc_{fam}_per_target_ci"] = ci["per_target_ci"]
                 per_site[site] = {k: v for k, v in entry.items() if v is not None}
             if per_site:
                 out["models"][model][probe] = per_site
-    trained = out["models"].get("trained", {})
+    _add_controls(out, sweep, test, primary)
     out["best_layer"] = {}
-    for probe, per_site in trained.items():
-        site = max(per_site, key=lambda s: (per_site[s][f"acc_{primary}"], -per_site[s]["layer"]))
-        best = {"site": site, **per_site[site]}
-        for control in ("random_init", "input"):
-            other = out["models"].get(control, {}).get(probe, {})
-            at = other.get(site) or next(iter(other.values()), None)
-            if at is not None:
-                best[f"{control}_acc_{primary}"] = at[f"acc_{primary}"]
-        out["best_layer"][probe] = best
+    for probe, per_site in out["models"].get("trained", {}).items():
+        # Chosen on the validation split, never on the reported one.
+        key = f"val_acc_{primary}"
+        site = max(per_site, key=lambda s: (per_site[s].get(key, -1.0), -per_site[s]["layer"]))
+        out["best_layer"][probe] = {"site": site, "chosen_by": key, **per_site[site]}
     return out
+
+
+def _latents_recovered(sweep: SweepResult, probe: str, site: str, fam: str, test: str):
+    """How many targets of `fam` have an interval wholly above every control's at this site."""
+    hits = sweep.correct.get(("trained", site, probe, fam, test))
+    if hits is None:
+        return None
+    lo, _ = wilson_interval(hits.sum(axis=0), len(hits))
+    control_keys = [
+        ("random_init", site, probe, fam, test),
+        ("input", "input", probe, fam, test),
+        ("trained", site, probe, "control_task", test),
+    ]
+    highs = []
+    for key in control_keys:
+        c = sweep.correct.get(key)
+        if c is not None and c.shape[1] == hits.shape[1]:
+            highs.append(wilson_interval(c.sum(axis=0), len(c))[1])
+    if not highs:  # no control measured: nothing to be above
+        return None
+    return int(latents_above_controls(lo, np.stack(highs)).sum())
+
+
+def _add_controls(out: dict, sweep: SweepResult, test: str, primary: str) -> None:
+    """`controls` and `latents_recovered` of every trained site."""
+    models = out["models"]
+    for probe, per_site in models.get("trained", {}).items():
+        random_init = models.get("random_init", {}).get(probe, {})
+        raw = next(iter(models.get("input", {}).get(probe, {}).values()), {})
+        for site, entry in per_site.items():
+            entry["controls"] = {
+                "random_init": (random_init.get(site) or {}).get(f"acc_{primary}"),
+                "raw_input": raw.get(f"acc_{primary}"),
+                "alt_basis": entry.get("acc_alt_basis"),
+                "control_task": entry.get("acc_control_task"),
+            }
+            k = _latents_recovered(sweep, probe, site, primary, test)
+            if k is not None:
+                entry["latents_recovered"] = k
+            if "alt_basis" in {key[3] for key in sweep.correct}:
+                alt = _latents_recovered(sweep, probe, site, "alt_basis", test)
+                if alt is not None:
+                    entry["alt_latents_recovered"] = alt
 
 
 @dataclass
@@ -84,32 +219,26 @@ class ProbeReport:
     correlations: dict = field(default_factory=dict)
 
 
-def _atomic_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def write_report(report: ProbeReport, out: str | Path, probes: Sequence[str]) -> Path:
     """results.jsonl, summary.json and the PNG plots into `out`, each written atomically."""
     from probekit.probing import plots
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_text(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in report.rows))
-    _atomic_text(out / "summary.json", json.dumps(report.summary, indent=2))
+    write_atomic(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in report.rows))
+    write_atomic(out / "summary.json", json.dumps(report.summary, indent=2))
     primary = report.summary["primary_family"]
     for probe in probes:
         plots.plot_layer_accuracy(
             report.summary, out / f"accuracy_{probe}.png", probe=probe, family=primary
         )
         best = report.summary["best_layer"].get(probe)
-        matrix = best and report.correlations.get(("trained", best["site"], probe))
+        matrix = best and report.correlations.get(("trained", best["site"], "units"))
         if matrix is not None:
             plots.plot_correlation_matrix(
                 matrix,
                 out / f"correlation_{probe}.png",
-                title=f"trained, {best['site']}, {probe} probe",
+                title=f"trained, {best['site']}: |corr| of units with z, matched",
             )
     report.out = out
     return out

@@ -7,13 +7,13 @@ directory of runs and writes two renderings of one document model:
   no external asset), every piece of text passed through `html.escape`;
 - `report.md`: the same content as Markdown, figures as PNG files next to it.
 
-Per run: a verdict row (prediction, task accuracy, probe accuracy of z, of a random
-recoding T(z) and of z in a randomly initialised copy, identification error, MCC, and
-the verdict of `probekit.theory.verdict` with the numbers that decide it), the per-layer
-probe curves with controls, the training curves, and reference numbers (the paper's
-Appendix D, and the feasibility check of docs/theory.md §5) where the setting matches.
-The measurement is read at the trained model's best layer of the `probe/` sweep (the
-controls at the same site); without `probe/` the run is inconclusive.
+Per run: a verdict row (prediction, task accuracy, probe accuracy of z with its interval,
+latents recovered, every control, the MCC of units and the ladder's rung, and the outcome
+of `probekit.theory.verdict` with the numbers that decide it), the per-layer probe curves
+with controls, the training curves, and reference numbers (the paper's Appendix D, and
+the feasibility check of docs/theory.md §5) where the setting matches. The measurement
+is read at the trained model's layer chosen on validation inputs (the controls at the
+same site); without `probe/` the run is undecided.
 
 The document model and its rendering live in `probekit.report.render`, the drawn
 figures in `probekit.report.figures`, the reference numbers in
@@ -50,7 +50,10 @@ class RunSummary:
     probe_dir: Path
     prediction: dict | None
     measured: dict[str, float | None]
-    verdict: dict[str, Any]
+    verdict: dict[str, Any]  # on inputs the model never saw (the headline), when there are any
+    # The same judged on the model's own training inputs (held out from the probe); None when
+    # nothing was held out of training, so the headline already is that.
+    verdict_seen: dict[str, Any] | None = None
 
 
 # --------------------------------------------------------------------------- reading
@@ -67,51 +70,6 @@ def find_runs(path: Path) -> list[Path]:
     found = [p.parent for p in path.glob("*/config.yaml")]
     found += [p.parent for p in path.glob("*/*/config.yaml")]
     return sorted(set(found), key=lambda p: _natural(str(p.relative_to(path))))
-
-
-def measure(metrics: list[dict], probe_summary: dict | None) -> dict[str, float | None]:
-    """The numbers a verdict needs, from the probe summary's best layer and the last evaluation."""
-    last = metrics[-1] if metrics else {}
-    task_acc = last.get("eval_acc")
-    if task_acc is None and probe_summary:
-        task_acc = (probe_summary.get("task_metrics") or {}).get("eval_acc")
-    out = {"task_acc": task_acc, "step": last.get("step")}
-    best = ((probe_summary or {}).get("best_layer") or {}).get("linear")
-    if best is None and probe_summary:  # another probe kind only
-        best = next(iter(probe_summary.get("best_layer", {}).values()), None)
-    if best is not None:
-        out.update(
-            site=best.get("site"),
-            probe_acc_z=best.get("acc_z"),
-            probe_acc_recoding=best.get("acc_recoding"),
-            probe_acc_random_init=best.get("random_init_acc_z"),
-            probe_acc_input=best.get("input_acc_z"),
-            identification_error=best.get("identification_error"),
-            mcc=best.get("mcc"),
-        )
-    else:  # the cheap probe logged during training (no random-init control)
-        for key in ("probe_acc_z", "probe_acc_recoding", "identification_error", "mcc"):
-            out[key] = last.get(key)
-        out["probe_acc_random_init"] = None
-    return {
-        k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in out.items()
-    }
-
-
-def judge(prediction: dict | None, measured: dict, run: Path) -> dict[str, Any]:
-    """`probekit.theory.verdict.verdict`, or an inconclusive verdict naming what is missing."""
-    from probekit.theory.verdict import REQUIRED, verdict
-
-    if prediction is None:
-        return {"verdict": "inconclusive", "reason": "no prediction (the config did not load)."}
-    missing = [k for k in REQUIRED if measured.get(k) is None]
-    if missing:
-        hint = f" Run `probekit probe {run}` first." if "probe_acc_random_init" in missing else ""
-        return {
-            "verdict": "inconclusive",
-            "reason": f"missing measurements: {', '.join(missing)}.{hint}",
-        }
-    return verdict(prediction, measured)
 
 
 def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
@@ -135,7 +93,10 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
         prediction = predict(ExperimentConfig.from_dict(config))
     except (ValueError, KeyError, TypeError) as err:
         config["_prediction_error"] = str(err)
-    measured = measure(metrics, probe_summary)
+    from probekit.theory.verdict import judge, measurement
+
+    measured = measurement(probe_summary)
+    hint = "" if probe_summary else f" Run `probekit probe {path}` first."
     return RunSummary(
         name or path.name,
         path,
@@ -145,7 +106,10 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
         probe_dir,
         prediction,
         measured,
-        judge(prediction, measured, path),
+        judge(prediction, measured, hint),
+        judge(prediction, measurement(probe_summary, scope="seen"), hint)
+        if (probe_summary or {}).get("scope") == "unseen"
+        else None,
     )
 
 
@@ -183,16 +147,18 @@ def run_figures(run: RunSummary) -> list[Figure]:
 # --------------------------------------------------------------------------- the document
 
 VERDICT_HEADER = [
-    "run", "model", "tasks (n, k)", "predicted", "task acc.", "probe z", "probe T(z)",
-    "random init z", "ident. error", "MCC", "verdict", "decided by",
+    "run", "model", "tasks (n, k)", "predicted", "scope", "task acc.", "probe z [95% CI]",
+    "latents recovered", "T(z)", "random init z", "raw input z", "control task", "MCC units",
+    "rung", "outcome", "agrees", "outcome on training inputs", "decided by",
 ]  # fmt: skip
 QUANTITIES = {
     "task_acc": "task accuracy",
-    "probe_acc_z": "probe accuracy: z",
-    "probe_acc_recoding": "probe accuracy: T(z)",
-    "probe_acc_random_init": "probe accuracy: z, random init",
-    "identification_error": "identification error",
+    "acc_z": "probe accuracy: z",
+    "acc_alt_basis": "probe accuracy: alternative basis T(z)",
+    "acc_random_init": "probe accuracy: z, random init",
+    "mcc_units": "MCC of units (§6)",
 }
+AGREES_CLASS = {True: "agrees", False: "disagrees", None: "inconclusive"}  # row styles
 
 
 def _fmt(value: Any) -> str:
@@ -203,6 +169,11 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _ci(m: dict) -> str:
+    ci = m.get("acc_z_ci")
+    return _fmt(m.get("acc_z")) + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+
 def verdict_row(run: RunSummary) -> list[str]:
     """One row of the verdict table."""
     cfg, m, p = run.config, run.measured, run.prediction or {}
@@ -210,14 +181,23 @@ def verdict_row(run: RunSummary) -> list[str]:
     predicted = p.get("expected_recovery", "–")
     if p.get("theory_result"):
         predicted = f"{predicted} ({p['theory_result']})"
+    k, d = m.get("latents_recovered"), m.get("d")
     return [
         run.name,
         str(cfg.get("model", {}).get("kind", "?")),
         f"{tasks.get('n', '?')}, {tasks.get('k', '?')}",
         predicted,
-        *(_fmt(m.get(k)) for k in ("task_acc", "probe_acc_z", "probe_acc_recoding")),
-        *(_fmt(m.get(k)) for k in ("probe_acc_random_init", "identification_error", "mcc")),
+        _fmt(m.get("scope")),
+        _fmt(m.get("task_acc")),
+        _ci(m),
+        "–" if k is None else f"{k} of {d}",
+        *(_fmt(m.get(key)) for key in ("acc_alt_basis", "acc_random_init", "acc_raw_input")),
+        *(_fmt(m.get(key)) for key in ("acc_control_task", "mcc_units", "rung")),
         run.verdict["verdict"],
+        _fmt(run.verdict.get("agrees")),
+        "–"
+        if run.verdict_seen is None
+        else f"{run.verdict_seen['verdict']} (agrees: {_fmt(run.verdict_seen.get('agrees'))})",
         run.verdict["reason"],
     ]
 
@@ -228,7 +208,7 @@ def verdict_table(runs: list[RunSummary]) -> Table:
         VERDICT_HEADER,
         [verdict_row(r) for r in runs],
         table_id="verdict-table",
-        row_verdicts=[r.verdict["verdict"] for r in runs],
+        row_verdicts=[AGREES_CLASS[r.verdict.get("agrees")] for r in runs],
     )
 
 
@@ -250,8 +230,22 @@ def run_section(run: RunSummary) -> Section:
             f"[{p['theory_result']}]. {p['reason']}"
         )
     site = run.measured.get("site")
-    where = f" (best layer of the trained model: {site}; controls at the same site)" if site else ""
-    blocks.append(f"Verdict: {run.verdict['verdict']}{where}. {run.verdict['reason']}")
+    where = (
+        f" (layer of the trained model chosen on validation inputs: {site}; controls at the same site)"
+        if site
+        else ""
+    )
+    agrees = {True: "agrees with", False: "disagrees with", None: "cannot be compared with"}
+    blocks.append(
+        f"Outcome: {run.verdict['verdict']}{where}; it {agrees[run.verdict.get('agrees')]} the "
+        f"prediction. {run.verdict['reason']}"
+    )
+    if run.verdict_seen is not None:
+        blocks.append(
+            f"On the model's own training inputs (held out from the probe): "
+            f"{run.verdict_seen['verdict']}; it {agrees[run.verdict_seen.get('agrees')]} the "
+            f"prediction. {run.verdict_seen['reason']}"
+        )
     refs = references(cfg)
     if refs:
         rows = [
@@ -302,7 +296,7 @@ def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
         blocks.append(Figure(_slug(f"sweep-{png.stem}"), f"sweep: {png.name}", png.read_bytes()))
     refs = [
         [r.name, f"{r.config['tasks'].get('n')}, {r.config['tasks'].get('k')}",
-         _fmt(r.measured.get("identification_error")), _fmt(v)]
+         _fmt(None if r.measured.get("mcc_units") is None else 2 - 2 * r.measured["mcc_units"]), _fmt(v)]
         for r in runs for key, v, _ in references(r.config) if key == "identification_error"
     ]  # fmt: skip
     if refs:
@@ -328,17 +322,18 @@ def build_document(path: str | Path) -> tuple[str, list[Section]]:
         )
     runs = [summarize_run(d, "/".join(d.relative_to(path).parts) or d.name) for d in run_dirs]
     counts = {
-        v: sum(r.verdict["verdict"] == v for r in runs)
-        for v in ("agrees", "disagrees", "inconclusive")
+        label: sum(r.verdict.get("agrees") is value for r in runs)
+        for value, label in ((True, "agree"), (False, "disagree"), (None, "cannot be compared"))
     }
     intro = Section(
         "Verdicts",
         [
             "Each run: what the theory predicts (docs/theory.md §3), what was measured, and whether "
-            "they agree. Recovery is observed when the probe reads z at ≥ 0.8 and more than 0.15 "
-            "above the best control (a random recoding T(z), or z from a randomly initialised "
-            "copy); a no-recovery result only counts when the model fits its tasks (task "
-            "accuracy ≥ 0.9), otherwise it is inconclusive (docs/theory.md §5). "
+            "they agree. A latent counts as recovered when the 95 % interval of its probe accuracy, "
+            "on inputs held out from the model and the probe, lies above the intervals of every "
+            "control at the same site (an untrained copy, the raw input, a control task); the "
+            "outcome is recovered (all latents), partial (k of d), not recovered, or undecided "
+            "(too few test inputs, or the model did not fit its tasks on those inputs). "
             + ", ".join(f"{n} {v}" for v, n in counts.items())
             + ".",
             verdict_table(runs),

@@ -35,7 +35,7 @@ def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
     for key, label, style in (
         ("eval_acc", "task accuracy", "-"),
         ("probe_acc_z", "probe accuracy: z", "-"),
-        ("probe_acc_recoding", "probe accuracy: T(z)", ":"),
+        ("probe_acc_alt_basis", "probe accuracy: alternative basis T(z)", ":"),
     ):
         ys = [r.get(key) for r in rows]
         if any(y is not None for y in ys):
@@ -56,6 +56,10 @@ def training_figure(metrics: list[dict], title: str = "") -> bytes | None:
 def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
     """Per-layer linear-probe accuracy on z with controls, drawn from probe/results.jsonl."""
     acc = [r for r in rows if r.get("metric") == "accuracy" and r.get("probe") == "linear"]
+    # The reported split: inputs the model never saw when there are any (older files: no split).
+    splits = {r.get("split") for r in acc}
+    reported = "test_unseen" if "test_unseen" in splits else "test_seen"
+    acc = [r for r in acc if r.get("split", reported) == reported]
 
     def series(model: str, family: str) -> tuple[list[int], list[float]]:
         by_layer: dict[int, list[float]] = {}
@@ -72,7 +76,7 @@ def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
     for model, family, style, label in (
         ("trained", "z", "-", "trained: z"),
         ("random_init", "z", "--", "random init: z"),
-        ("trained", "recoding", ":", "trained: recoding T(z)"),
+        ("trained", "alt_basis", ":", "trained: alternative basis T(z)"),
         ("trained", "control_task", "-.", "trained: control task"),
     ):
         xs, ys = series(model, family)

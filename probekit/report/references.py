@@ -29,8 +29,6 @@ def references(config: dict) -> list[tuple[str, float, str]]:
     if same_world and mlp and n in SECTION5_MLP.get(obs, {}):
         src = "docs/theory.md §5 feasibility check (4000 steps, batch 256)"
         out.append(("probe_acc_z", SECTION5_MLP[obs][n], src))
-        if obs == "random_bijection":
-            out.append(("probe_acc_recoding", 0.51, src))
     if (
         same_world
         and obs == "random_bijection"

@@ -34,22 +34,30 @@ def point_status(run_dir: Path, probe: bool) -> str:
 TRAIN_METRICS = {
     "final_step": "step",
     "task_acc": "eval_acc",
+    "task_acc_heldout": "eval_acc_heldout",
     "eval_loss": "eval_loss",
     "probe_acc_z": "probe_acc_z",
-    "probe_acc_recoding": "probe_acc_recoding",
+    "probe_acc_alt_basis": "probe_acc_alt_basis",
     "identification_error": "identification_error",
     "mcc": "mcc",
 }
 PROBE_METRICS = (
     "layer",
     "acc_z",
-    "acc_recoding",
+    "acc_alt_basis",
     "acc_control_task",
     "selectivity",
-    "identification_error",
-    "mcc",
-    "random_init_acc_z",
-    "input_acc_z",
+    "identification_error_units",
+    "mcc_units",
+    "procrustes_corr",
+    "rung",
+    "acc_z_ci",
+    "acc_z_min",
+    "latents_recovered",
+    "alt_latents_recovered",
+    "n_test",
+    "task_acc",
+    "val_acc_z",
 )
 
 
@@ -65,7 +73,6 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
     Text values (the probe's best site, the theory's and the verdict's reasons) are metrics
     of their own, so the table stays one row per point × metric with no ragged columns."""
     from probekit.theory.predictions import predict
-    from probekit.theory.verdict import verdict
 
     out: dict[str, Any] = {}
     last = (read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1]
@@ -81,6 +88,11 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
         if best:
             out["probe.kind"], out["probe.site"] = kind, best.get("site")
             out.update({f"probe.{m}": _number(best[m]) for m in PROBE_METRICS if m in best})
+            for name, value in (best.get("controls") or {}).items():
+                out[f"probe.controls.{name}"] = _number(value)
+            seen = best.get("seen") or {}
+            if "acc_z" in seen:
+                out["probe.seen.acc_z"] = _number(seen["acc_z"])
     key = json.dumps([cfg.world.to_dict(), cfg.tasks.to_dict()], sort_keys=True, default=str)
     cache = {} if cache is None else cache
     if key not in cache:
@@ -90,22 +102,18 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
     out["theory.expected_recovery"] = prediction["expected_recovery"]
     out["theory.reason"] = prediction.get("reason")
     out["theory.n_star"] = _number(threshold.get("n_star_exact") or threshold.get("n_star"))
-    measured = {
-        "task_acc": _number(last.get("eval_acc")),
-        "probe_acc_z": best and best.get("acc_z"),
-        "probe_acc_recoding": best and best.get("acc_recoding"),
-        "probe_acc_random_init": best and best.get("random_init_acc_z"),
-        "identification_error": best and best.get("identification_error"),
-        "mcc": best and best.get("mcc"),
-    }
-    if all(measured[k] is not None for k in ("task_acc", "probe_acc_z", "probe_acc_recoding")):
-        note = ""
-        if measured["probe_acc_random_init"] is None:
-            # without the random-init control the recoding control is the only baseline
-            measured["probe_acc_random_init"] = measured["probe_acc_recoding"]
-            note = " (no random-init control: the recoding control stands in for it)"
-        v = verdict(prediction, measured)
-        out["verdict"], out["verdict.reason"] = v["verdict"], v["reason"] + note
+    from probekit.theory.verdict import judge, measurement
+
+    summary = json.loads(summary_path.read_text()) if summary_path.is_file() else None
+    v = judge(prediction, measurement(summary), "" if summary else " (the point is not probed)")
+    out["verdict"], out["verdict.agrees"], out["verdict.reason"] = (
+        v["verdict"],
+        v.get("agrees"),
+        v["reason"],
+    )
+    if (summary or {}).get("scope") == "unseen":  # also judged on the model's training inputs
+        seen = judge(prediction, measurement(summary, scope="seen"))
+        out["verdict.seen"], out["verdict.seen.agrees"] = seen["verdict"], seen.get("agrees")
     return out
 
 
@@ -141,11 +149,15 @@ def write_results(
 
 SUMMARY_COLUMNS = (
     "task_acc",
-    "probe_acc_z",
-    "identification_error",
+    "task_acc_heldout",
     "probe.acc_z",
-    "probe.acc_recoding",
+    "probe.latents_recovered",
+    "probe.acc_alt_basis",
+    "probe.mcc_units",
+    "probe.rung",
     "verdict",
+    "verdict.agrees",
+    "verdict.seen",
 )
 
 

@@ -29,7 +29,6 @@ SECTION5_GPT2 = {
         "task_acc": 0.99,
         "probe_acc_z": 0.91,
         "probe_acc_random_init": 0.49,
-        "probe_acc_recoding": 0.49,
     },
     1: {"task_acc": 0.55, "probe_acc_z": 0.49},
 }

@@ -1,154 +1,208 @@
-"""Compare a theory prediction (`probekit.theory.predictions.predict`) with a measured outcome.
+"""Compare a theory prediction (`probekit.theory.predictions.predict`) with a measurement.
 
-Rules (every threshold is a keyword argument with the default shown):
+The measurement is decided per latent, from intervals (`probekit.probing.summary`): a
+latent is *recovered* at a site when the 95 % interval of its held-out probe accuracy
+lies wholly above the intervals of every control at that site (the untrained copy, the
+raw input and the control task). The outcome (`verdict`) is then
 
-- The *control* level is max(probe_acc_recoding, probe_acc_random_init): how well a
-  linear probe reads a random recoding T(z), or z from an untrained copy.
-- Recovery is **observed** when probe_acc_z ≥ `min_probe_acc` (0.8) and exceeds the
-  control by more than `margin` (0.15); **not observed** when |probe_acc_z − control|
-  ≤ `null_margin` (0.1); anything else is **ambiguous**.
-- expected "yes": observed → agrees; not observed → disagrees, unless the model did
-  not fit its tasks (task_acc < `min_task_acc`, 0.9), which makes it inconclusive;
-  ambiguous → inconclusive.
-- expected "no": observed → disagrees; not observed → agrees only if the model fits
-  its tasks (docs/theory.md §5: a no-recovery control is only meaningful then), else
-  inconclusive; ambiguous → inconclusive.
-- expected "not_singled_out" (uniform tasks, result 3): probe_acc_z − probe_acc_recoding
-  > `margin` → disagrees; otherwise agrees if the model fits its tasks, else
-  inconclusive.
-- A prediction flagged `input_decodable` (ψ⁻¹ of degree 1: z is a signed permutation
-  of x) is always inconclusive: the controls cannot tell learning from the input.
+- `undecided`: the evidence cannot decide: fewer than `min_test` (40) reported test
+  inputs, or the model did not fit its tasks on the inputs the outcome is reported on
+  (task accuracy < `min_task_acc`, 0.9; docs/theory.md §5: a no-recovery result is only
+  meaningful when the model fits its tasks), or the raw input already holds z
+  (`input_decodable`), so no control can tell learning from the input;
+- `recovered`: every latent recovered;
+- `not_recovered`: no latent recovered;
+- `partial`: k of d latents recovered.
+
+`agrees` compares it with the prediction: "yes" agrees with `recovered` and disagrees
+with `not_recovered`; "no" agrees with `not_recovered` and disagrees with `recovered`
+and with `partial` (latents decoded beyond every control are what "no" rules out);
+"not_singled_out" (uniform tasks, result 3) disagrees when more latents of z are
+recovered than of the alternative basis T(z), and agrees otherwise; `undecided` and a
+"yes" meeting `partial` give `agrees: null`. Every reason names the controls compared
+with and the numbers that decided.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-REQUIRED = ("task_acc", "probe_acc_z", "probe_acc_recoding", "probe_acc_random_init")
-OPTIONAL = ("identification_error", "mcc")
-VERDICTS = ("agrees", "disagrees", "inconclusive")
+OUTCOMES = ("recovered", "partial", "not_recovered", "undecided")
+REQUIRED = ("latents_recovered", "d", "n_test", "task_acc")
+CONTROLS_COMPARED = ("random_init", "raw_input", "control_task")
+MIN_TEST = 40
+MIN_TASK_ACC = 0.9
 
 
-def _number(measured: Mapping[str, Any], key: str) -> float:
-    if key not in measured or measured[key] is None:
+def _int(measured: Mapping[str, Any], key: str) -> int:
+    value = measured.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise ValueError(
-            f"measured[{key!r}] is missing; a verdict needs {', '.join(REQUIRED)} "
-            "(accuracies in [0, 1])."
+            f"measured[{key!r}] must be a non-negative integer, got {value!r}; a verdict "
+            f"needs {', '.join(REQUIRED)} (see docs/probing.md)."
         )
-    value = measured[key]
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"measured[{key!r}] must be a number, got {value!r}.")
-    value = float(value)
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ValueError(f"measured[{key!r}] must be an accuracy in [0, 1], got {value!r}.")
     return value
 
 
-def recovery_status(
+def _accuracy(measured: Mapping[str, Any], key: str) -> float:
+    value = measured.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"measured[{key!r}] must be an accuracy in [0, 1], got {value!r}.")
+    return float(value)
+
+
+def recovery_outcome(
     measured: Mapping[str, Any],
+    prediction: Mapping[str, Any] | None = None,
     *,
-    margin: float = 0.15,
-    min_probe_acc: float = 0.8,
-    null_margin: float = 0.1,
+    min_test: int = MIN_TEST,
+    min_task_acc: float = MIN_TASK_ACC,
 ) -> tuple[str, str]:
-    """'observed', 'not_observed' or 'ambiguous', with the numbers that decide it."""
-    z = _number(measured, "probe_acc_z")
-    rec = _number(measured, "probe_acc_recoding")
-    rand = _number(measured, "probe_acc_random_init")
-    control = max(rec, rand)
-    gap = z - control
-    nums = (
-        f"probe_acc_z = {z:.3f} vs control max(recoding {rec:.3f}, random init {rand:.3f}) "
-        f"= {control:.3f}, gap {gap:+.3f}"
-    )
-    if gap > margin and z >= min_probe_acc:
-        return "observed", f"{nums} > {margin:g} and probe_acc_z ≥ {min_probe_acc:g}"
-    if abs(gap) <= null_margin:
-        return "not_observed", f"{nums}, within ±{null_margin:g} of the control"
-    if gap > margin:
-        return "ambiguous", f"{nums} > {margin:g} but probe_acc_z < {min_probe_acc:g}"
-    return "ambiguous", f"{nums}, neither > {margin:g} nor within ±{null_margin:g}"
+    """One of OUTCOMES, with the numbers that decide it."""
+    k, d, n_test = (_int(measured, key) for key in ("latents_recovered", "d", "n_test"))
+    if k > d:
+        raise ValueError(f"latents_recovered={k} exceeds d={d}.")
+    task_acc = _accuracy(measured, "task_acc")
+    scope = measured.get("scope", "unseen")
+    where = "inputs the model never saw" if scope == "unseen" else "the model's training inputs"
+    nums = f"{k} of {d} latents above every control ({', '.join(CONTROLS_COMPARED)}) on {n_test} test inputs ({where})"
+    why = []
+    if (prediction or {}).get("input_decodable"):
+        why.append(
+            "the raw input already holds z, so no control separates learned from given latents"
+        )
+    if n_test < min_test:
+        why.append(f"too few test inputs to decide ({n_test} < {min_test})")
+    if task_acc < min_task_acc:
+        why.append(
+            f"the model did not fit its tasks on {where} (task accuracy {task_acc:.3f} < "
+            f"{min_task_acc:g})"
+        )
+    if why:
+        return "undecided", "; ".join(why) + f"; {nums}"
+    if k == d:
+        return "recovered", nums
+    if k == 0:
+        return "not_recovered", nums
+    return "partial", nums
 
 
 def verdict(
     prediction: Mapping[str, Any],
     measured: Mapping[str, Any],
     *,
-    margin: float = 0.15,
-    min_probe_acc: float = 0.8,
-    null_margin: float = 0.1,
-    min_task_acc: float = 0.9,
+    min_test: int = MIN_TEST,
+    min_task_acc: float = MIN_TASK_ACC,
 ) -> dict[str, Any]:
-    """'agrees', 'disagrees' or 'inconclusive' for a prediction and a measurement, with why."""
+    """{"verdict": one of OUTCOMES, "agrees": True / False / None, "reason": ..., ...}."""
     expected = prediction.get("expected_recovery") if isinstance(prediction, Mapping) else None
     if expected not in ("yes", "no", "not_singled_out"):
         raise ValueError(
             f"prediction['expected_recovery'] must be 'yes', 'no' or 'not_singled_out', got "
             f"{expected!r}; pass the dict returned by probekit.theory.predictions.predict."
         )
-    for name, value in (("margin", margin), ("null_margin", null_margin)):
-        if not 0.0 <= value < 1.0:
-            raise ValueError(f"{name} must lie in [0, 1), got {value!r}.")
-    task_acc = _number(measured, "task_acc")
-    status, detail = recovery_status(
-        measured, margin=margin, min_probe_acc=min_probe_acc, null_margin=null_margin
+    outcome, detail = recovery_outcome(
+        measured, prediction, min_test=min_test, min_task_acc=min_task_acc
     )
-    fits = task_acc >= min_task_acc
-    unfit = f"the model did not fit its tasks (task_acc = {task_acc:.3f} < {min_task_acc:g})"
-
-    if prediction.get("input_decodable"):
-        result, reason = (
-            "inconclusive",
-            "z is a signed permutation of the input x, so probe controls cannot separate "
-            f"learned from given latents ({detail})",
-        )
+    k, d = measured["latents_recovered"], measured["d"]
+    if outcome == "undecided":
+        agrees, why = None, "undecided"
     elif expected == "not_singled_out":
-        z = _number(measured, "probe_acc_z")
-        rec = _number(measured, "probe_acc_recoding")
-        gap = z - rec
-        nums = f"probe_acc_z − probe_acc_recoding = {z:.3f} − {rec:.3f} = {gap:+.3f}"
-        if gap > margin:
-            result, reason = "disagrees", f"z is singled out: {nums} > {margin:g}"
-        elif not fits:
-            result, reason = "inconclusive", f"{nums} ≤ {margin:g}, but {unfit}"
-        else:
-            result, reason = "agrees", f"z is not singled out: {nums} ≤ {margin:g}"
+        alt = measured.get("alt_latents_recovered")
+        if alt is None:
+            raise ValueError(
+                "a not_singled_out prediction needs measured['alt_latents_recovered']."
+            )
+        agrees = k <= alt
+        why = f"z {k} vs alternative basis T(z) {alt} latents recovered: z is " + (
+            "not singled out" if agrees else "singled out"
+        )
     elif expected == "yes":
-        if status == "observed":
-            result, reason = "agrees", f"recovery observed: {detail}"
-        elif status == "not_observed" and not fits:
-            result, reason = "inconclusive", f"recovery not observed ({detail}), but {unfit}"
-        elif status == "not_observed":
-            result, reason = "disagrees", f"recovery predicted but not observed: {detail}"
-        else:
-            result, reason = "inconclusive", f"recovery ambiguous: {detail}"
+        agrees = {"recovered": True, "not_recovered": False}.get(outcome)
+        why = {
+            "recovered": "recovery predicted and observed",
+            "not_recovered": "recovery predicted, none observed",
+        }.get(outcome, f"recovery predicted, partial ({k} of {d})")
     else:  # "no"
-        if status == "observed":
-            result, reason = "disagrees", f"no recovery predicted but observed: {detail}"
-        elif status == "not_observed" and not fits:
-            result, reason = "inconclusive", f"recovery not observed ({detail}), but {unfit}"
-        elif status == "not_observed":
-            result, reason = "agrees", f"no recovery, as predicted: {detail}"
-        else:
-            result, reason = "inconclusive", f"recovery ambiguous: {detail}"
-
-    numbers = {key: _number(measured, key) for key in REQUIRED}
-    for key in OPTIONAL:
-        if measured.get(key) is not None:
-            numbers[key] = float(measured[key])
+        agrees = outcome == "not_recovered"
+        why = "no recovery predicted" + (
+            ", none observed" if agrees else f", {k} of {d} latents recovered"
+        )
     return {
-        "verdict": result,
-        "reason": reason + ".",
+        "verdict": outcome,
+        "agrees": agrees,
+        "reason": f"{why}: {detail}.",
         "expected_recovery": expected,
-        "recovery": status,
-        "model_fits_tasks": fits,
-        "measured": numbers,
-        "thresholds": {
-            "margin": margin,
-            "min_probe_acc": min_probe_acc,
-            "null_margin": null_margin,
-            "min_task_acc": min_task_acc,
+        "compared_with": list(CONTROLS_COMPARED),
+        "measured": {
+            key: measured.get(key)
+            for key in (*REQUIRED, "scope", "acc_z", "acc_z_ci", "alt_latents_recovered")
+            if key in measured
         },
+        "thresholds": {"min_test": min_test, "min_task_acc": min_task_acc, "interval": 0.95},
     }
+
+
+def measurement(
+    probe_summary: Mapping[str, Any] | None, probe: str = "linear", scope: str | None = None
+) -> dict[str, Any]:
+    """What a verdict reads, from a `probekit probe` summary's best layer (docs/probing.md).
+
+    `scope` None reads the summary's headline scope (`unseen` when the model held inputs
+    out of training); "seen" reads the same numbers on the model's own training inputs.
+    Also carries the headline numbers that tables print beside the verdict. Keys whose
+    source is missing are None; `judge` turns that into an undecided verdict naming them.
+    """
+    summary = dict(probe_summary or {})
+    if scope is not None and summary.get("scope") != scope:
+        summary.update(summary.get(scope) or {"best_layer": {}, "scope": scope})
+    best_layers = summary.get("best_layer") or {}
+    best = best_layers.get(probe) or next(iter(best_layers.values()), None) or {}
+    primary = summary.get("primary_family", "z")
+    controls = best.get("controls") or {}
+    per_latent = best.get(f"acc_{primary}_per_latent") or []
+    return {
+        "scope": summary.get("scope"),
+        "site": best.get("site"),
+        "latents_recovered": best.get("latents_recovered"),
+        "alt_latents_recovered": best.get("alt_latents_recovered"),
+        "d": len(per_latent) if per_latent else None,
+        "n_test": best.get("n_test"),
+        "task_acc": best.get("task_acc"),
+        "task_acc_seen": summary.get("task_acc_seen"),
+        "acc_z": best.get(f"acc_{primary}"),
+        "acc_z_ci": best.get(f"acc_{primary}_ci"),
+        "acc_z_min": best.get(f"acc_{primary}_min"),
+        "acc_alt_basis": best.get("acc_alt_basis"),
+        "acc_random_init": controls.get("random_init"),
+        "acc_raw_input": controls.get("raw_input"),
+        "acc_control_task": controls.get("control_task"),
+        "mcc_units": best.get("mcc_units"),
+        "rung": best.get("rung"),
+    }
+
+
+def judge(
+    prediction: Mapping[str, Any] | None, measured: Mapping[str, Any], hint: str = ""
+) -> dict[str, Any]:
+    """`verdict`, or an undecided verdict naming what is missing (no prediction, no probe)."""
+    if prediction is None:
+        return {
+            "verdict": "undecided",
+            "agrees": None,
+            "reason": "no prediction (the config did not load).",
+        }
+    missing = [k for k in REQUIRED if measured.get(k) is None]
+    if (
+        prediction.get("expected_recovery") == "not_singled_out"
+        and measured.get("alt_latents_recovered") is None
+    ):
+        missing.append("alt_latents_recovered")
+    if missing:
+        return {
+            "verdict": "undecided",
+            "agrees": None,
+            "reason": f"missing measurements: {', '.join(missing)}.{hint}",
+        }
+    return verdict(prediction, measured)

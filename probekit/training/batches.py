@@ -76,11 +76,14 @@ class DatasetSource:
 
 
 def eval_examples(
-    world: World, tasks: TaskSet, data: DataSpec, n: int, seed: int
+    world: World, tasks: TaskSet, data: DataSpec, n: int, seed: int, *, heldout: bool = False
 ) -> dict[str, np.ndarray]:
-    """A fixed evaluation set drawn from the world (independent of the training stream)."""
-    rng = np.random.default_rng([seed, _EVAL])
-    z = sample_latents(world, n, rng, data.holdout_fraction, data.seed)
+    """A fixed evaluation set drawn from the world (independent of the training stream).
+
+    `heldout=True` draws from the inputs `data.holdout_fraction` keeps out of training.
+    """
+    rng = np.random.default_rng([seed, _EVAL, int(heldout)])
+    z = sample_latents(world, n, rng, data.holdout_fraction, data.seed, heldout=heldout)
     return encode_examples(world, tasks, z, data, rng)
 
 

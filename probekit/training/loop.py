@@ -23,7 +23,11 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from probekit.config import ExperimentConfig
-from probekit.models.factory import build_model, data_format_for, model_input_names
+from probekit.models.factory import (
+    build_model,
+    data_format_for,
+    model_input_names,
+)
 from probekit.models.scoring import per_example_scores
 from probekit.training.batches import DatasetSource, eval_examples, make_source
 from probekit.training.recovery import final_representation, measure_recovery
@@ -160,6 +164,23 @@ class Trainer:
         self.model, self.optimizer, self.scheduler, self.eval_loader = acc.prepare(
             model, optimizer, scheduler, eval_loader
         )
+        self.heldout_set, self.heldout_loader = None, None
+        if cfg.data.holdout_fraction > 0:
+            self.heldout_set = eval_examples(
+                self.world,
+                self.tasks,
+                cfg.data,
+                cfg.train.eval_examples,
+                cfg.train.seed,
+                heldout=True,
+            )
+            self.heldout_loader = acc.prepare(
+                DataLoader(
+                    TensorDataset(torch.arange(len(self.heldout_set["z"]))),
+                    batch_size=512,
+                    shuffle=False,
+                )
+            )
         acc.init_trackers("tensorboard")  # a no-op without TensorBoard
         self.step = 0
 
@@ -173,7 +194,14 @@ class Trainer:
             z = self.world.cube()
         else:
             z, _ = self.world.sample(2048, rng)
-        return encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
+        examples = encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
+        if self.cfg.data.holdout_fraction > 0:
+            from synthetic.sequences import heldout_mask
+
+            examples["heldout"] = heldout_mask(
+                z, self.cfg.data.holdout_fraction, self.cfg.data.seed
+            )
+        return examples
 
     def _readout(self, n: int) -> torch.Tensor | None:
         """Where the recovery probe reads: SEP for decoders, CLS for encoders, None for MLPs."""
@@ -250,13 +278,12 @@ class Trainer:
         return TrainResult(self.run.path, final_dir, self.step, metrics)
 
     @torch.no_grad()
-    def evaluate(self) -> dict[str, float]:
-        """Task loss/accuracy on the evaluation set, and the cheap recovery probe."""
+    def _score(self, examples: dict[str, np.ndarray], loader) -> tuple[float, float, float]:
+        """Mean loss, accuracy and first-answer accuracy over `examples`, gathered from all processes."""
         acc = self.accelerator
-        self.model.eval()
         losses, correct, first = [], [], []
-        for (index,) in self.eval_loader:
-            rows = {k: v[index.cpu().numpy()] for k, v in self.eval_set.items()}
+        for (index,) in loader:
+            rows = {k: v[index.cpu().numpy()] for k, v in examples.items()}
             batch = _to_tensors(rows, self.input_names, acc.device)
             out = self.model(**batch)
             loss_i, correct_i, first_i = per_example_scores(
@@ -265,13 +292,28 @@ class Trainer:
             losses.append(acc.gather_for_metrics(loss_i))
             correct.append(acc.gather_for_metrics(correct_i))
             first.append(acc.gather_for_metrics(first_i))
+        return (
+            float(torch.cat(losses).mean()),
+            float(torch.cat(correct).float().mean()),
+            float(torch.cat(first).float().mean()),
+        )
+
+    @torch.no_grad()
+    def evaluate(self) -> dict[str, float]:
+        """Task loss/accuracy on training inputs and on held-out inputs, and the recovery probe."""
+        acc = self.accelerator
+        self.model.eval()
+        loss, accuracy, first = self._score(self.eval_set, self.eval_loader)
         metrics = {
             "step": self.step,
-            "eval_loss": float(torch.cat(losses).mean()),
-            "eval_acc": float(torch.cat(correct).float().mean()),
-            "eval_acc_first": float(torch.cat(first).float().mean()),
+            "eval_loss": loss,
+            "eval_acc": accuracy,
+            "eval_acc_first": first,
             "lr": float(self.scheduler.get_last_lr()[0]),
         }
+        if self.heldout_loader is not None:  # inputs the model never trains on
+            loss, accuracy, first = self._score(self.heldout_set, self.heldout_loader)
+            metrics.update(eval_loss_heldout=loss, eval_acc_heldout=accuracy)
         if self.cfg.train.recovery_probe and acc.is_main_process:
             model = acc.unwrap_model(self.model)
             names = [n for n in self.input_names if n not in ("labels", "targets")]
@@ -285,6 +327,7 @@ class Trainer:
                     self.probe_set["x"],
                     seed=self.cfg.probe.seed,
                     test_fraction=self.cfg.probe.test_fraction,
+                    unseen=self.probe_set.get("heldout"),
                 )
             )
         if acc.is_main_process:
