@@ -142,21 +142,53 @@ def test_redundant_bits_are_handled_and_noted():
         (WorldSpec(d=30, observation="identity"), TaskSpec(n=1, k=2)),
     ],
 )
-def test_large_d_skips_exact_checks_with_a_reason(world, tasks):
+def test_large_d_degrees_are_exact_through_the_gf2_form(world, tasks):
+    # ψ⁻¹ is GF(2)-linear (or the identity): degrees in x follow from its matrix at any d.
     p = predict_specs(world, tasks)
-    assert p["exact"] is False
-    assert "skipped" in p["exact_skipped_reason"]
-    assert p["cube_check"] is None and p["per_task"] is None
+    assert p["exact"] is True and p["exact_skipped_reason"] is None
+    assert p["cube_check"] is not None
+    assert all(r["degree_x"] is not None and r["degree_z"] is not None for r in p["per_task"])
+    assert p["total_saving"] == sum(r["saved"] for r in p["per_task"])
     assert p["expected_recovery"] in EXPECTED
-    assert p["threshold"]["source"].startswith("assumed") or world.observation == "identity"
     json.dumps(p)
 
 
-def test_large_d_estimate_against_d_squared():
-    few = predict_specs(WorldSpec(d=16, observation="gf2_linear"), TaskSpec(n=8, k=2))
-    many = predict_specs(WorldSpec(d=16, observation="gf2_linear"), TaskSpec(n=64, k=2))
-    assert few["total_saving"] == 8 * 14 < 256 and few["expected_recovery"] == "no"
-    assert many["total_saving"] == 64 * 14 > 256 and many["expected_recovery"] == "yes"
+def test_large_d_without_structure_says_unknown_and_heuristic():
+    # A deep circuit at d = 40: every z_j reaches more than 20 x bits, so no degree in x
+    # can be computed; the saving is the toolkit's assumption and says so.
+    world = WorldSpec(d=40, observation="reversible_circuit", observation_params={"depth": 400})
+    p = predict_specs(world, TaskSpec(n=16, k=2))
+    assert p["exact"] is False and p["exact_skipped_reason"].startswith("unknown")
+    assert p["cube_check"] is None and p["total_saving_exact"] is False
+    assert all(r["degree_x"] is None for r in p["per_task"])
+    assert all(r["degree_z"] is not None for r in p["per_task"])  # sub-cube of its latents
+    assert p["psi_inverse_degree"]["sum"] is None
+    assert p["threshold"]["source"].startswith("assumed (heuristic)")
+    rules = {r["rule"]: r for r in p["rules"]}
+    assert rules["saving_vs_d_squared"]["heuristic"] is True
+    assert p["heuristic"] is True
+    json.dumps(p)
+
+
+def test_whole_cube_and_local_degrees_agree():
+    for world in (
+        WorldSpec(d=10, observation="gf2_linear", seed=1),
+        WorldSpec(d=12, observation="reversible_circuit", observation_params={"depth": 6}, seed=1),
+        WorldSpec(d=10, observation="signed_permutation", seed=2, m=13),
+        WorldSpec(
+            d=10,
+            observation="reversible_circuit",
+            observation_params={"depth": 12, "gates": ["not", "cnot"]},
+            seed=4,
+        ),
+    ):
+        tasks = TaskSpec(n=24, k=2, seed=3)
+        whole = predict_specs(world, tasks)
+        local = predict_specs(world, tasks, max_exact_d=4)
+        assert local["per_task"] == whole["per_task"]
+        assert local["psi_inverse_degree"] == whole["psi_inverse_degree"]
+        assert local["input_decodable_latents"] == whole["input_decodable_latents"]
+        assert local["degree_methods"]["tasks_x"] != whole["degree_methods"]["tasks_x"]
 
 
 def test_predict_reads_an_experiment_config_and_is_json():
@@ -205,3 +237,14 @@ def test_tasks_that_are_the_latents_themselves_force_recovery():
     p = predict(cfg)
     assert p["expected_recovery"] == "yes"
     assert "single latent" in p["reason"]
+
+
+def test_tasks_in_a_parity_basis_do_not_predict_z():
+    basis = {"kind": "sparse_parity", "weight": 2, "seed": 1}
+    p = predict_specs(WorldSpec(d=6), TaskSpec(n=64, k=2, basis=basis))
+    assert p["distribution"]["kind"] == "recoded"
+    assert p["expected_recovery"] == "no"
+    assert "results 4 and 5" in p["theory_result"]
+    # A weight-1 basis is a permutation of z: nothing changes.
+    perm = predict_specs(WorldSpec(d=6), TaskSpec(n=64, k=2, basis={**basis, "weight": 1}))
+    assert perm["distribution"]["kind"] == "low_degree" and perm["expected_recovery"] == "yes"

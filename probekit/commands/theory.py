@@ -17,53 +17,92 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-exact-d",
         type=int,
         default=None,
-        help="largest d for the exact checks on the whole cube (default 12)",
+        help="largest d whose whole cube is enumerated (default 20); above it degrees are "
+        "computed through ψ⁻¹'s GF(2) form or on small sub-cubes where possible",
+    )
+    parser.add_argument(
+        "--run-dir",
+        default=None,
+        help="also store the prediction as RUN_DIR/prediction.json (never rewritten; an "
+        "existing file made from another world/tasks config is an error)",
     )
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. world.d=8 tasks.n=64")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the config, predict, print."""
+    """Load the config, predict, print (and store with --run-dir)."""
     from probekit.config import load_experiment
-    from probekit.theory.predictions import MAX_EXACT_D, predict
+    from probekit.theory.predictions import MAX_EXACT_D, predict, read_prediction, write_prediction
 
     cfg = load_experiment(args.config, args.overrides)
     max_d = MAX_EXACT_D if args.max_exact_d is None else args.max_exact_d
-    pred = predict(cfg, max_exact_d=max_d)
+    if args.run_dir is not None:
+        path = write_prediction(args.run_dir, cfg)
+        pred = read_prediction(args.run_dir)["prediction"]
+        note = f"prediction stored in {path}"
+    else:
+        pred, note = predict(cfg, max_exact_d=max_d), None
     print(json.dumps(pred, indent=2, ensure_ascii=False) if args.json else format_prediction(pred))
+    if note and not args.json:
+        print(note)
     return 0
+
+
+def _deg(v: Any) -> str:
+    return "?" if v is None else str(v)
 
 
 def format_prediction(p: dict[str, Any]) -> str:
     """A human-readable table of a prediction dict."""
     w, t = p["world"], p["tasks"]
+    dist = p["distribution"]
     lines = [
         f"world: d={p['d']} m={p['m']} observation={w['observation']} seed={w['seed']}",
         f"tasks: family={t['family']} n={p['n']} k={t['k']} target={t['target']} seed={t['seed']}",
-        f"distribution: {p['distribution']['kind']} ({p['distribution']['reason']})",
+        f"distribution: {dist['kind']} ({dist['reason']})",
         "",
     ]
-    if p["per_task"] is not None:
-        lines.append(f"{'task':>6} {'deg z':>6} {'deg x':>6} {'saved':>6}")
-        for row in p["per_task"][:MAX_TASK_ROWS]:
-            lines.append(
-                f"{row['task']:>6} {row['degree_z']:>6} {row['degree_x']:>6} {row['saved']:>6}"
-            )
-        if p["n"] > MAX_TASK_ROWS:
-            lines.append(f"{'…':>6} ({p['n'] - MAX_TASK_ROWS} more tasks; --json lists all)")
-        dz, dx = p["degree_z"], p["degree_x"]
+    rows = p["per_task"]
+    lines.append(f"{'task':>6} {'deg z':>6} {'deg x':>6} {'saved':>6}  single latent")
+    for row in rows[:MAX_TASK_ROWS]:
+        lat = "" if row["single_latent"] is None else f"z_{row['single_latent']}"
         lines.append(
-            f"{'mean':>6} {dz['mean']:>6.2f} {dx['mean']:>6.2f} {dx['mean'] - dz['mean']:>6.2f}"
+            f"{row['task']:>6} {_deg(row['degree_z']):>6} {_deg(row['degree_x']):>6} "
+            f"{_deg(row['saved']):>6}  {lat}"
         )
-        lines.append("")
-    else:
-        lines += [f"exact checks skipped: {p['exact_skipped_reason']}", ""]
+    if p["n"] > MAX_TASK_ROWS:
+        lines.append(f"{'…':>6} ({p['n'] - MAX_TASK_ROWS} more tasks; --json lists all)")
+    dz, dx = p["degree_z"], p["degree_x"]
+    if dz is not None and dx is not None:
+        lines.append(f"{'mean':>6} {dz['mean']:>6.2f} {dx['mean']:>6.2f}")
+    methods = p["degree_methods"]
+    lines += [
+        f"degrees in z: {methods['tasks_z']}",
+        f"degrees in x: {methods['tasks_x']}",
+    ]
+    if not p["exact"]:
+        lines.append(f"not exact: {p['exact_skipped_reason']}")
+    lines.append("")
     phi = p["psi_inverse_degree"]
-    if phi is not None:
-        lines.append(f"deg ψ⁻¹ (as a function of x): sum {phi['sum']}, max {phi['max']}")
-    verb = "exceeds" if p["saving_exceeds_d_squared"] else "does not exceed"
+    per = ", ".join(_deg(v) for v in phi["per_coordinate"])
     lines.append(
-        f"total saving Σ deg(h_i | ψ⁻¹) = {p['total_saving']:g} {verb} d² = {p['d_squared']}"
+        f"deg ψ⁻¹ (as a function of x; {methods['psi_inverse']}): sum {_deg(phi['sum'])}, "
+        f"max {_deg(phi['max'])}  [{per}]"
+    )
+    probe = p["input_linear_probe"]
+    acc = probe["mean_accuracy"]
+    lines.append(
+        f"input decodable: {str(p['input_decodable']).lower()}; latents linearly decodable from x: "
+        f"{p['input_decodable_latents'] or 'none'}"
+        + ("" if acc is None else f"; least-squares probe on x, mean accuracy {acc:.3f}")
+    )
+    forced = p["latents"]["forced_by_tasks"]
+    lines.append(f"latents forced by tasks (a task = ±z_j): {forced or 'none'}")
+    verb = "exceeds" if p["saving_exceeds_d_squared"] else "does not exceed"
+    approx = "" if p["total_saving_exact"] else "≈ "
+    lines.append(
+        f"total saving Σ deg(h_i | ψ⁻¹) = {approx}{p['total_saving']:g} {verb} d² = {p['d_squared']}"
+        + ("" if p["total_saving_exact"] else " (estimate)")
     )
     check = p["cube_check"]
     if check is not None:
@@ -77,13 +116,24 @@ def format_prediction(p: dict[str, Any]) -> str:
     lines.append(
         f"threshold n* = d² / mean saving {thr['mean_saving_per_task']:.3g} {n_star}"
         + (f" (deg ψ⁻¹ / mean saving ≈ {thr['n_star_exact']})" if thr["n_star_exact"] else "")
+        + "  [heuristic]"
     )
     lines.append(f"  mean saving from: {thr['source']}")
     for note in p["notes"]:
         lines.append(f"note: {note}")
     lines += [
         "",
-        f"expected recovery: {p['expected_recovery']}  [{p['theory_result']}]",
-        f"  {p['reason']}",
+        "rules (✓ applies; [heuristic] = the toolkit's rule or cut-off, not the theory's):",
     ]
+    for r in p["rules"]:
+        mark = "✓" if r["applies"] else "·"
+        tag = "  [heuristic]" if r["heuristic"] else ""
+        lines.append(f"  {mark} {r['rule']}: {r['says']}{tag}")
+        lines.append(f"      rests on {r['rests_on']}")
+    tag = "  [heuristic: the toolkit's rule, not the theory's]" if p["heuristic"] else ""
+    lines += ["", f"expected recovery: {p['expected_recovery']}  [{p['theory_result']}]{tag}"]
+    detail = p["expected_recovery_detail"]
+    if detail != p["expected_recovery"] and not p["reason"].startswith(detail):
+        lines.append(f"  {detail}")
+    lines.append(f"  {p['reason']}")
     return "\n".join(lines)
