@@ -104,6 +104,9 @@ def ensure_trained(cfg: ExperimentConfig, run: Path, progress: bool) -> bool:
             saved.setdefault("train", {})["data_dir"] = wanted["train"]["data_dir"]
             if saved == wanted:
                 atomic_write_text(saved_path, yaml.safe_dump(saved, sort_keys=False))
+    from probekit.theory.predictions import write_prediction
+
+    write_prediction(run, cfg)  # before training, and never rewritten after it
     train(cfg, run, resume=True, progress=progress)
     return True
 

@@ -237,3 +237,21 @@ def test_generated_dataset_directory(tmp_path):
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["inputs"]["split"] == "probe" and summary["n_examples"] == 32  # the cube
     assert set(summary["families"]) == {"z", "x", "tasks", "z_pairs", "alt_basis"}
+
+
+def test_a_dataset_of_another_world_is_refused_naming_both(tmp_path, capsys):
+    # Probing it would report chance-level z, which reads exactly like "no world model".
+    from probekit.probing.pipeline import check_same_world
+
+    mine = load_experiment(None, ["world.d=5", "tasks.n=4"])
+    spec = {"experiment": mine.to_dict()}
+    same = {"world": mine.world.to_dict(), "tasks": mine.tasks.to_dict()}
+    check_same_world(same, spec, "data/x")  # the checkpoint's own world: accepted
+    other = load_experiment(None, ["world.d=5", "tasks.n=4", "world.seed=1"])
+    with pytest.raises(ValueError, match="another world than the checkpoint") as err:
+        check_same_world({**same, "world": other.world.to_dict()}, spec, "data/x")
+    assert '"seed": 0' in str(err.value) and '"seed": 1' in str(err.value)
+    with pytest.raises(ValueError, match="another tasks than"):
+        tasks = load_experiment(None, ["tasks.n=5"]).tasks.to_dict()
+        check_same_world({**same, "tasks": tasks}, spec, "data/x")
+    check_same_world({**same, "world": other.world.to_dict()}, None, "data/x")  # no spec: no check

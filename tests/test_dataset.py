@@ -81,7 +81,10 @@ def test_splits_and_probe_cube():
         "probe": 32,
         "ood": 40,
     }
-    assert not np.asarray(dd["train"]["heldout"][:]).any() and np.asarray(dd["ood"]["heldout"][:]).all()
+    assert (
+        not np.asarray(dd["train"]["heldout"][:]).any()
+        and np.asarray(dd["ood"]["heldout"][:]).all()
+    )
     np.testing.assert_array_equal(np.asarray(dd["probe"]["z"][:]), cube(5))
     sampled = generate_dataset(replace_data(cfg, probe_set="sample", n_probe=50), progress=False)
     assert len(sampled["probe"]) == 50

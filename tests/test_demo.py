@@ -90,7 +90,9 @@ def test_bad_input_fails_with_a_clear_message(tmp_path, capsys):
 
 
 def test_format_table_aligns_columns():
-    text = format_table([["tasks-1", "no", "0.5", "0.5", "0/4", "0.5", "0.5", "undecided", "None", "–"]])
+    text = format_table(
+        [["tasks-1", "no", "0.5", "0.5", "0/4", "0.5", "0.5", "undecided", "None", "–"]]
+    )
     lines = text.splitlines()
     assert len(lines) == 3 and len({len(line.rstrip()) for line in lines[:2]}) == 1
 

@@ -49,7 +49,12 @@ def _run(root, name, *, n, task_acc, z, rec, rand, probe=True, png=False, overri
             "task_acc": task_acc, "rung": "linear",
             "controls": {"random_init": rand, "raw_input": 0.5, "alt_basis": rec},
             "identification_error_units": 0.3, "mcc_units": 0.85}  # fmt: skip
-    summary = {"primary_family": "z", "scope": "unseen", "models": {}, "best_layer": {"linear": best}}
+    summary = {
+        "primary_family": "z",
+        "scope": "unseen",
+        "models": {},
+        "best_layer": {"linear": best},
+    }
     (run / "probe" / "summary.json").write_text(json.dumps(summary))
     results = []
     for model, fam, value in (("trained", "z", z), ("random_init", "z", rand),

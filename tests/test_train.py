@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import signal
@@ -274,3 +275,28 @@ def test_tensorboard_logs_when_installed(tmp_path):
     )
     events.Reload()
     assert [e.step for e in events.Scalars("eval_loss")] == [2, 4]
+
+
+def test_the_prediction_is_written_before_training_and_never_rewritten(tmp_path, monkeypatch):
+    from probekit.commands.train import add_arguments, run
+    from probekit.theory.predictions import read_prediction
+
+    config = write_config(tmp_path / "c.yaml", TINY_MLP)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    seen = {}
+
+    def fake_train(cfg, run_dir, **kwargs):  # the prediction exists before training starts
+        seen["prediction"] = read_prediction(run_dir)
+        raise RunExistsError("stop here")
+
+    monkeypatch.setattr("probekit.commands.train.train", fake_train)
+    run_dir = tmp_path / "run"
+    assert run(parser.parse_args(["--config", str(config), "--run-dir", str(run_dir)])) == 1
+    assert seen["prediction"]["prediction"]["expected_recovery"] in ("yes", "no", "not_singled_out")
+    before = (run_dir / "prediction.json").read_bytes()
+    run(parser.parse_args(["--config", str(config), "--run-dir", str(run_dir)]))
+    assert (run_dir / "prediction.json").read_bytes() == before  # not rewritten
+    other = ["--config", str(config), "--run-dir", str(run_dir), "tasks.n=3"]
+    assert run(parser.parse_args(other)) == 1  # another task set: refused, file unchanged
+    assert (run_dir / "prediction.json").read_bytes() == before

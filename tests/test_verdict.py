@@ -68,3 +68,11 @@ def test_the_reason_says_which_inputs_were_scored():
 def test_bad_input_is_named(prediction, measured, match):
     with pytest.raises(ValueError, match=match):
         verdict(prediction, measured)
+
+
+def test_a_no_prediction_is_judged_on_the_latents_tasks_do_not_force():
+    # Two tasks equal z_0 and z_3: a linear head recovers those; "no" is about the rest.
+    pred = {"expected_recovery": "no", "latents": {"forced_by_tasks": [0, 3]}}
+    assert verdict(pred, m(2, recovered_latents=[0, 3]))["agrees"] is True
+    out = verdict(pred, m(3, recovered_latents=[0, 3, 5]))
+    assert out["agrees"] is False and "[5]" in out["reason"]

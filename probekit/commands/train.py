@@ -33,6 +33,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
 
 
+def predict_first(cfg, run_dir: str | Path, *, overwrite: bool = False) -> None:
+    """Write RUN/prediction.json before training (main process only), never rewriting it.
+
+    A verdict then always compares with what was predicted before the model was trained.
+    `--overwrite` replaces the run, its prediction included.
+    """
+    from accelerate import PartialState
+
+    from probekit.theory.predictions import PREDICTION_FILE, write_prediction
+
+    if not PartialState().is_main_process:
+        return
+    if overwrite:
+        (Path(run_dir) / PREDICTION_FILE).unlink(missing_ok=True)
+    write_prediction(run_dir, cfg)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run training from parsed arguments."""
     cfg = load_experiment(args.config, args.overrides)
@@ -40,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         Path("runs") / (Path(args.config).stem if args.config else "default")
     )
     try:
+        predict_first(cfg, run_dir, overwrite=args.overwrite)
         result = train(
             cfg,
             run_dir,
@@ -47,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
             overwrite=args.overwrite,
             progress=not args.no_progress,
         )
-    except RunExistsError as err:
+    except (RunExistsError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     summary = {

@@ -126,6 +126,8 @@ def inputs_from_dataset(
     ds = dsdict[split].with_format("numpy")
     cols = {c: np.asarray(ds[c][:]) for c in ds.column_names}
     meta = {"source": "dataset", "path": str(path), "split": split, "d": gen.world.d}
+    # What generated it, so a checkpoint of another world or task set can refuse it.
+    meta["specs"] = {"world": gen.world.to_dict(), "tasks": gen.tasks.to_dict()}
     return _synthetic_inputs(cols, cfg, meta)
 
 

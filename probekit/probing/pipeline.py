@@ -27,6 +27,7 @@ representations (3) and the split, and re-exports their public names.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -134,6 +135,7 @@ def probe_checkpoint(
         )
     elif data is not None:
         inputs = inputs_from_dataset(data, cfg, split)
+        check_same_world(inputs.meta.pop("specs"), spec, data)
     else:
         inputs = inputs_from_spec(spec or {}, cfg)
     if user_targets:
@@ -217,6 +219,38 @@ def probe_checkpoint(
     if out is not None:
         write_report(report, out, cfg.probes)
     return report
+
+
+def check_same_world(dataset_specs: Mapping, spec: Mapping | None, data) -> None:
+    """Refuse a dataset generated from another world or task set than the checkpoint's spec.
+
+    Probing it would silently report chance-level z, which reads exactly like "no world
+    model". A checkpoint without a spec (any save_pretrained model) cannot be checked.
+    """
+    experiment = (spec or {}).get("experiment") or {}
+    if spec and spec.get("tasks_polynomials"):
+        pass  # the world and task spec still name what the tasks were drawn from
+    differ = [
+        name
+        for name in ("world", "tasks")
+        if name in experiment and _canonical(experiment[name]) != _canonical(dataset_specs[name])
+    ]
+    if differ:
+        details = "; ".join(
+            f"{name}: checkpoint {json.dumps(experiment[name], sort_keys=True, default=str)}, "
+            f"dataset {json.dumps(dataset_specs[name], sort_keys=True, default=str)}"
+            for name in differ
+        )
+        raise ValueError(
+            f"The dataset at {data} was generated from another {' and '.join(differ)} than the "
+            f"checkpoint ({details}). Probe without --data to regenerate the checkpoint's own "
+            f"inputs, or generate a dataset from the checkpoint's config."
+        )
+
+
+def _canonical(spec_dict: Mapping) -> str:
+    """A spec as compared: defaults filled in by the spec class, so old and new files agree."""
+    return json.dumps(dict(spec_dict), sort_keys=True, default=str)
 
 
 def _known(saved: Mapping) -> dict:

@@ -184,7 +184,7 @@ def _latents_recovered(sweep: SweepResult, probe: str, site: str, fam: str, test
             highs.append(wilson_interval(c.sum(axis=0), len(c))[1])
     if not highs:  # no control measured: nothing to be above
         return None
-    return int(latents_above_controls(lo, np.stack(highs)).sum())
+    return np.flatnonzero(latents_above_controls(lo, np.stack(highs))).tolist()
 
 
 def _add_controls(out: dict, sweep: SweepResult, test: str, primary: str) -> None:
@@ -200,13 +200,14 @@ def _add_controls(out: dict, sweep: SweepResult, test: str, primary: str) -> Non
                 "alt_basis": entry.get("acc_alt_basis"),
                 "control_task": entry.get("acc_control_task"),
             }
-            k = _latents_recovered(sweep, probe, site, primary, test)
-            if k is not None:
-                entry["latents_recovered"] = k
+            which = _latents_recovered(sweep, probe, site, primary, test)
+            if which is not None:
+                entry["latents_recovered"] = len(which)
+                entry["recovered_latents"] = which
             if "alt_basis" in {key[3] for key in sweep.correct}:
                 alt = _latents_recovered(sweep, probe, site, "alt_basis", test)
                 if alt is not None:
-                    entry["alt_latents_recovered"] = alt
+                    entry["alt_latents_recovered"] = len(alt)
 
 
 @dataclass

@@ -88,9 +88,11 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     prediction = None
     try:
         from probekit.config import ExperimentConfig
-        from probekit.theory.predictions import predict
+        from probekit.theory.predictions import predict, read_prediction
 
-        prediction = predict(ExperimentConfig.from_dict(config))
+        # The prediction written before training, when the run has one; else made now.
+        saved = read_prediction(path)
+        prediction = saved["prediction"] if saved else predict(ExperimentConfig.from_dict(config))
     except (ValueError, KeyError, TypeError) as err:
         config["_prediction_error"] = str(err)
     from probekit.theory.verdict import judge, measurement

@@ -72,7 +72,7 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
 
     Text values (the probe's best site, the theory's and the verdict's reasons) are metrics
     of their own, so the table stays one row per point × metric with no ragged columns."""
-    from probekit.theory.predictions import predict
+    from probekit.theory.predictions import predict, read_prediction
 
     out: dict[str, Any] = {}
     last = (read_jsonl(run_dir / "metrics.jsonl") or [{}])[-1]
@@ -95,9 +95,13 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
                 out["probe.seen.acc_z"] = _number(seen["acc_z"])
     key = json.dumps([cfg.world.to_dict(), cfg.tasks.to_dict()], sort_keys=True, default=str)
     cache = {} if cache is None else cache
-    if key not in cache:
-        cache[key] = predict(cfg)
-    prediction = cache[key]
+    saved = read_prediction(run_dir)  # written before training, never rewritten
+    if saved:
+        prediction = saved["prediction"]
+    else:
+        if key not in cache:
+            cache[key] = predict(cfg)
+        prediction = cache[key]
     threshold = prediction.get("threshold") or {}
     out["theory.expected_recovery"] = prediction["expected_recovery"]
     out["theory.reason"] = prediction.get("reason")

@@ -105,8 +105,10 @@ def probe_run(run_dir: Path, *, progress: bool = False) -> Path:
 
 
 def _train(cfg: ExperimentConfig, run_dir: Path) -> Any:
+    from probekit.theory.predictions import write_prediction
     from probekit.training.loop import train
 
+    write_prediction(run_dir, cfg)  # before training, and never rewritten after it
     return train(cfg, run_dir, resume=True, progress=False)
 
 

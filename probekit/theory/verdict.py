@@ -16,7 +16,9 @@ raw input and the control task). The outcome (`verdict`) is then
 
 `agrees` compares it with the prediction: "yes" agrees with `recovered` and disagrees
 with `not_recovered`; "no" agrees with `not_recovered` and disagrees with `recovered`
-and with `partial` (latents decoded beyond every control are what "no" rules out);
+and with `partial` (latents decoded beyond every control are what "no" rules out),
+except that latents a task equals (`latents.forced_by_tasks` of the prediction) are
+forced by the heads and left out of a "no";
 "not_singled_out" (uniform tasks, result 3) disagrees when more latents of z are
 recovered than of the alternative basis T(z), and agrees otherwise; `undecided` and a
 "yes" meeting `partial` give `agrees: null`. Every reason names the controls compared
@@ -125,10 +127,21 @@ def verdict(
             "not_recovered": "recovery predicted, none observed",
         }.get(outcome, f"recovery predicted, partial ({k} of {d})")
     else:  # "no"
-        agrees = outcome == "not_recovered"
-        why = "no recovery predicted" + (
-            ", none observed" if agrees else f", {k} of {d} latents recovered"
-        )
+        # Latents a task equals are forced by the linear heads: the prediction says so
+        # (`latents.forced_by_tasks`), and "no" is about the others only.
+        forced = set(((prediction.get("latents") or {}).get("forced_by_tasks")) or [])
+        recovered = measured.get("recovered_latents")
+        if forced and recovered is not None:
+            others = sorted(set(recovered) - forced)
+            agrees = not others
+            why = f"no recovery predicted beyond the {len(forced)} latents tasks force" + (
+                ", none observed" if agrees else f", latents {others} recovered"
+            )
+        else:
+            agrees = outcome == "not_recovered"
+            why = "no recovery predicted" + (
+                ", none observed" if agrees else f", {k} of {d} latents recovered"
+            )
     return {
         "verdict": outcome,
         "agrees": agrees,
@@ -166,6 +179,7 @@ def measurement(
         "scope": summary.get("scope"),
         "site": best.get("site"),
         "latents_recovered": best.get("latents_recovered"),
+        "recovered_latents": best.get("recovered_latents"),
         "alt_latents_recovered": best.get("alt_latents_recovered"),
         "d": len(per_latent) if per_latent else None,
         "n_test": best.get("n_test"),

@@ -66,6 +66,7 @@ def measure_recovery(
     from probekit.probing.probes import fit_linear_probes
 
     rng = np.random.default_rng(seed)
+
     def varied(idx):  # every latent takes both values on these rows
         return len(idx) > 1 and bool(np.all(np.ptp(z[idx], axis=0) > 0))
 
