@@ -333,7 +333,7 @@ def build_document(path: str | Path) -> tuple[str, list[Section]]:
             "Each run: what the theory predicts (docs/theory.md §3), what was measured, and whether "
             "they agree. A latent counts as recovered when the 95 % interval of its probe accuracy, "
             "on inputs held out from the model and the probe, lies above the intervals of every "
-            "control at the same site (an untrained copy, the raw input, a control task); the "
+            "control reading the same latent (an untrained copy at the same site, the raw input); the "
             "outcome is recovered (all latents), partial (k of d), not recovered, or undecided "
             "(too few test inputs, or the model did not fit its tasks on those inputs). "
             + ", ".join(f"{n} {v}" for v, n in counts.items())

@@ -2,8 +2,8 @@
 
 The measurement is decided per latent, from intervals (`probekit.probing.summary`): a
 latent is *recovered* at a site when the 95 % interval of its held-out probe accuracy
-lies wholly above the intervals of every control at that site (the untrained copy, the
-raw input and the control task). The outcome (`verdict`) is then
+lies wholly above the intervals of the controls that read the same latent from another
+representation: the untrained copy at the same site and the raw input. The outcome (`verdict`) is then
 
 - `undecided`: the evidence cannot decide: fewer than `min_test` (40) reported test
   inputs, or the model did not fit its tasks on the inputs the outcome is reported on
@@ -16,7 +16,7 @@ raw input and the control task). The outcome (`verdict`) is then
 
 `agrees` compares it with the prediction: "yes" agrees with `recovered` and disagrees
 with `not_recovered`; "no" agrees with `not_recovered` and disagrees with `recovered`
-and with `partial` (latents decoded beyond every control are what "no" rules out),
+and with `partial` (latents decoded beyond the controls are what "no" rules out),
 except that latents a task equals (`latents.forced_by_tasks` of the prediction) are
 forced by the heads and left out of a "no";
 "not_singled_out" (uniform tasks, result 3) disagrees when more latents of z are
@@ -32,7 +32,11 @@ from typing import Any
 
 OUTCOMES = ("recovered", "partial", "not_recovered", "undecided")
 REQUIRED = ("latents_recovered", "d", "n_test", "task_acc")
-CONTROLS_COMPARED = ("random_init", "raw_input", "control_task")
+# The controls a latent must clear: the same target read from other representations. The
+# control task is reported beside (selectivity) but is another target: on these layers a
+# linear probe fits a random labelling of 16 input-bit types at 0.9 and more, a simpler
+# function of x than any z_i behind a non-linear psi, so it would gate out every latent.
+CONTROLS_COMPARED = ("random_init", "raw_input")
 MIN_TEST = 40
 MIN_TASK_ACC = 0.9
 
@@ -68,7 +72,7 @@ def recovery_outcome(
     task_acc = _accuracy(measured, "task_acc")
     scope = measured.get("scope", "unseen")
     where = "inputs the model never saw" if scope == "unseen" else "the model's training inputs"
-    nums = f"{k} of {d} latents above every control ({', '.join(CONTROLS_COMPARED)}) on {n_test} test inputs ({where})"
+    nums = f"{k} of {d} latents above the controls ({', '.join(CONTROLS_COMPARED)}) on {n_test} test inputs ({where})"
     why = []
     if (prediction or {}).get("input_decodable"):
         why.append(
@@ -109,7 +113,7 @@ def verdict(
     )
     k, d = measured["latents_recovered"], measured["d"]
     if outcome == "undecided":
-        agrees, why = None, "undecided"
+        agrees, why = None, "cannot be decided"
     elif expected == "not_singled_out":
         alt = measured.get("alt_latents_recovered")
         if alt is None:
