@@ -146,9 +146,18 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
 
 
 def to_dict(obj: Any) -> Any:
-    """Dataclass (possibly nested) -> plain JSON/YAML-friendly dict; tuples become lists."""
+    """Dataclass (possibly nested) -> plain JSON/YAML-friendly dict; tuples become lists.
+
+    Fields declared with `metadata={"omit_if_none": True}` are left out while None.
+    """
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: to_dict(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        # A field with metadata omit_if_none is left out while None: an option added later
+        # leaves the dicts (and fingerprints) of the specs written before it unchanged.
+        return {
+            f.name: to_dict(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, Mapping):
         return {k: to_dict(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):

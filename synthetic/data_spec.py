@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from synthetic import config
+from synthetic import config, holdout
 from synthetic.bits import cube
-from synthetic.sequences import SEQUENCE_FORMATS, heldout_mask
+from synthetic.sequences import SEQUENCE_FORMATS
 from synthetic.tasks import TaskSet, TaskSpec
 from synthetic.tokenizer import TokenLayout
 from synthetic.world import World, WorldSpec
@@ -49,6 +49,19 @@ class DataSpec:
         datasets, training streams and probing). The default 0.25 holds a quarter of the
         input space out of training, so that task accuracy and probes can be reported on
         inputs the model never saw; 0 trains on everything.
+    train_region: None (the default: no region, every spec written before the option
+        loads and behaves unchanged) or a structured part of the cube the model trains
+        on, everything outside it being held out -- a distribution shift (docs/theory.md
+        §3 result 6):
+          {kind: latent_fixed, latent: j, value: 1}   train on z_j = value (±1, default
+              +1); the other half of the cube is the shift;
+          {kind: hamming_ball, radius: r, center: null}   train on z within Hamming
+              distance r (0 ≤ r < d) of center (a list of d ±1 values; null: all +1).
+        How it combines with the hash: z is held out if it lies outside the region OR
+        the hash holds it out (`synthetic.holdout.heldout_mask`, the one rule used by
+        the training stream and evaluation sets, dataset splits and probing's `unseen`
+        inputs). Use holdout_fraction: 0 for the region alone. The held-out inputs are
+        the ood split, `eval_acc_heldout` in training and the `unseen` probe scope.
     seed: all data randomness (draws, queries, the holdout hash).
     """
 
@@ -61,6 +74,9 @@ class DataSpec:
     probe_set: str = "auto"
     holdout_fraction: float = 0.25
     seed: int = 0
+    # Omitted from to_dict when None, so an old spec's dict (config.yaml, fingerprints,
+    # probekit_spec.json) is byte for byte what it was before the option existed.
+    train_region: dict[str, Any] | None = field(default=None, metadata={"omit_if_none": True})
 
     def __post_init__(self) -> None:
         self.validate()
@@ -88,8 +104,12 @@ class DataSpec:
             raise ValueError(
                 f"DataSpec.holdout_fraction must be a number in [0, 1), got {f!r}; e.g. 0.1."
             )
-        if f > 0 and self.n_validation < 1:
-            raise ValueError("DataSpec.n_validation sizes the ood split; set it ≥ 1 with holdout.")
+        holdout.check_region(self.train_region)
+        if self.holds_out and self.n_validation < 1:
+            raise ValueError(
+                "DataSpec.n_validation sizes the ood split; set it ≥ 1 with holdout_fraction > 0 "
+                "or a train_region."
+            )
 
     def validate_for(self, world: WorldSpec, tasks: TaskSpec) -> None:
         """Raise ValueError if this data spec does not fit the world and task specs."""
@@ -114,14 +134,27 @@ class DataSpec:
                 f"DataSpec.probe_set=cube needs d ≤ {MAX_PROBE_CUBE_BITS}, got d={world.d}; "
                 "use probe_set=sample with n_probe draws."
             )
-        if self.holdout_fraction > 0 and world.d <= MAX_PROBE_CUBE_BITS:
-            held = heldout_mask(cube(world.d), self.holdout_fraction, self.seed)
+        holdout.check_region(self.train_region, world.d)
+        if self.holds_out and world.d <= MAX_PROBE_CUBE_BITS:
+            held = self.heldout_mask(cube(world.d))
             if held.all() or not held.any():
+                fix = "choose another fraction"
+                if self.train_region is not None:
+                    fix = "choose a larger region or a smaller holdout_fraction (0: region alone)"
                 raise ValueError(
-                    f"holdout_fraction={self.holdout_fraction} holds out "
+                    f"{holdout.describe(self.holdout_fraction, self.train_region)} holds out "
                     f"{'every' if held.all() else 'no'} point of the d={world.d} cube with "
-                    f"seed {self.seed}; choose another fraction."
+                    f"seed {self.seed}; {fix}."
                 )
+
+    @property
+    def holds_out(self) -> bool:
+        """Whether some inputs are held out of training (holdout_fraction > 0 or a train_region)."""
+        return holdout.holds_out(self.holdout_fraction, self.train_region)
+
+    def heldout_mask(self, z: np.ndarray) -> np.ndarray:
+        """(N,) bool: the inputs this spec keeps out of training (`synthetic.holdout`'s rule)."""
+        return holdout.spec_heldout_mask(z, self)
 
     def probe_on_cube(self, d: int) -> bool:
         """Whether the probe split is the whole cube."""

@@ -14,10 +14,11 @@ OUT/
 Splits: ``train`` and ``validation`` are drawn from the world's latent
 distribution without the held-out latents; ``probe`` is the whole cube (``probe_set:
 cube``, the default when d ≤ 16) or ``n_probe`` draws; ``ood`` (only when
-``holdout_fraction > 0``) holds ``n_validation`` draws of held-out latents only.
-Each z is held out independently with probability ``holdout_fraction`` by a seeded
-hash of its bits (``synthetic.sequences.heldout_mask``), so training streams can
-exclude the same points.
+``holdout_fraction > 0`` or a ``train_region``) holds ``n_validation`` draws of
+held-out latents only. A z is held out when a seeded hash of its bits holds it out
+(independently, with probability ``holdout_fraction``) or it lies outside the
+``train_region``: one rule, ``synthetic.holdout.heldout_mask``, so training streams
+exclude the same points. Every split then has a ``heldout`` column.
 
 The specs (`DataSpec`, `GenerateConfig`) live in `synthetic.data_spec` and are
 re-exported here.
@@ -50,7 +51,6 @@ from synthetic.data_spec import (
 from synthetic.sequences import (
     encode_examples,
     example_stream,
-    heldout_mask,
     layout_for,
     sample_latents,
     sequence_positions,
@@ -85,7 +85,7 @@ SPLIT_STREAMS = {"train": 0, "validation": 1, "probe": 2, "ood": 3}
 def _split_sizes(cfg: GenerateConfig) -> dict[str, int | None]:
     sizes: dict[str, int | None] = {"train": cfg.data.n_train, "validation": cfg.data.n_validation}
     sizes["probe"] = None if cfg.data.probe_on_cube(cfg.world.d) else cfg.data.n_probe
-    if cfg.data.holdout_fraction > 0:
+    if cfg.data.holds_out:
         sizes["ood"] = cfg.data.n_validation
     return sizes
 
@@ -116,17 +116,15 @@ def _generate_split(cfg, world, tasks, split, size, bar) -> dict[str, np.ndarray
         if z_all is not None:
             z = z_all[start : start + n]
         else:
-            z = sample_latents(
-                world, n, rng, data.holdout_fraction, data.seed, heldout=(split == "ood")
-            )
+            z = sample_latents(world, n, rng, data, heldout=(split == "ood"))
         cols = encode_examples(world, tasks, z, data, rng)
-        if data.holdout_fraction > 0:
-            cols["heldout"] = heldout_mask(z, data.holdout_fraction, data.seed)
+        if data.holds_out:
+            cols["heldout"] = data.heldout_mask(z)
         chunks.append(cols)
         bar.update(n)
     if not chunks:  # an empty split (n_validation = 0) still has the right columns
         cols = encode_examples(world, tasks, np.zeros((0, world.d), np.int8), data, rng)
-        if data.holdout_fraction > 0:
+        if data.holds_out:
             cols["heldout"] = np.zeros(0, dtype=bool)
         chunks.append(cols)
     return {k: np.concatenate([c[k] for c in chunks], axis=0) for k in chunks[0]}

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from synthetic.bits import check_pm1, cube, to_index
+from synthetic.holdout import describe, heldout_mask, holds_out
 from synthetic.registry import Registry
 from synthetic.tokenizer import TokenLayout
 
@@ -291,62 +292,45 @@ def encode_examples(
 
 
 # --- held-out latents (for out-of-distribution splits) -------------------------------
-
-_MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
-
-
-def _splitmix64(v: np.ndarray) -> np.ndarray:
-    """The splitmix64 finaliser, a good 64-bit mixing function (wraps mod 2^64)."""
-    v = (v + np.uint64(0x9E3779B97F4A7C15)) & _MASK64
-    v = ((v ^ (v >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)) & _MASK64
-    v = ((v ^ (v >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)) & _MASK64
-    return v ^ (v >> np.uint64(31))
-
-
-def heldout_mask(z: np.ndarray, fraction: float, seed: int) -> np.ndarray:
-    """(N,) bool: whether each z is held out; each cube point is, independently, with prob. `fraction`.
-
-    A seeded hash of the bits decides, so the rule needs no enumeration of the cube and
-    is the same for dataset splits and training streams.
-    """
-    z = np.asarray(z)
-    if fraction <= 0:
-        return np.zeros(z.shape[0], dtype=bool)
-    bits = (z == -1).astype(np.uint64)
-    h = np.full(z.shape[0], np.uint64(seed) & _MASK64, dtype=np.uint64)
-    h = _splitmix64(h)
-    for start in range(0, z.shape[1], 32):  # 32 bits per round keeps d unbounded
-        chunk = bits[:, start : start + 32]
-        word = chunk @ (np.uint64(1) << np.arange(chunk.shape[1], dtype=np.uint64))
-        h = _splitmix64(h ^ word)
-    u = (h >> np.uint64(11)).astype(np.float64) / float(1 << 53)
-    return u < fraction
+# The rule (hash OR outside the train region) lives in synthetic.holdout; `heldout_mask`
+# is re-exported here for the callers that always imported it from this module.
 
 
 def sample_latents(
-    world,
-    n: int,
-    rng: np.random.Generator,
-    fraction: float = 0.0,
-    seed: int = 0,
-    heldout: bool = False,
+    world, n: int, rng: np.random.Generator, data=None, *, heldout: bool = False
 ) -> np.ndarray:
-    """n latents from the world's distribution, restricted to the held-out set or its complement."""
-    if fraction <= 0:
+    """n latents from the world's distribution, restricted to the inputs `data` (a DataSpec:
+    `holdout_fraction`, `seed`, `train_region`) holds out of training, or to the rest.
+
+    Rejection sampling against `synthetic.holdout.heldout_mask`, so the draws are exactly
+    the world's distribution conditioned on the rule. Without a train region the draw
+    sizes are what they always were (the same data from the same seed); with one they
+    grow with the observed rejection rate, so a small region (a narrow Hamming ball)
+    still fills a batch.
+    """
+    fraction = 0.0 if data is None else data.holdout_fraction
+    region = None if data is None else getattr(data, "train_region", None)
+    if not holds_out(fraction, region):
         if heldout:
-            raise ValueError("No latents are held out (holdout_fraction=0); there is no ood set.")
+            raise ValueError(
+                "No latents are held out (holdout_fraction=0, no train_region); there is no ood set."
+            )
         return world.sample(n, rng)[0]
-    parts, have = [], 0
+    parts, have, drawn = [], 0, 0
     for _ in range(1000):
-        z = world.sample(max(2 * (n - have), 64), rng)[0]
-        z = z[heldout_mask(z, fraction, seed) == heldout]
+        size = max(2 * (n - have), 64)
+        if region is not None and drawn:  # expected draws for the rest, twice over
+            size = min(max(size, int(size * drawn / max(have, 1))), 1 << 20)
+        z = world.sample(size, rng)[0]
+        drawn += size
+        z = z[heldout_mask(z, fraction, data.seed, region) == heldout]
         parts.append(z[: n - have])
         have += len(parts[-1])
         if have >= n:
             return np.concatenate(parts, axis=0)
     raise ValueError(
         f"Could not draw {n} {'held-out' if heldout else 'kept'} latents with "
-        f"holdout_fraction={fraction}; choose a fraction further from {0 if heldout else 1}."
+        f"{describe(fraction, region)}; hold out {'more' if heldout else 'less'} of the cube."
     )
 
 
@@ -358,7 +342,5 @@ def example_stream(
         raise ValueError(f"batch_size must be positive, got {batch_size}.")
     rng = np.random.default_rng(seed)
     while True:
-        z = sample_latents(
-            world, batch_size, rng, data_spec.holdout_fraction, data_spec.seed, heldout=False
-        )
+        z = sample_latents(world, batch_size, rng, data_spec, heldout=False)
         yield encode_examples(world, tasks, z, data_spec, rng)

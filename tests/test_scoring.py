@@ -35,3 +35,14 @@ def test_causal_answers_are_scored_one_position_early_and_first_answer_separatel
     )
     torch.testing.assert_close(acc, torch.tensor([0.5, 0.5]))
     torch.testing.assert_close(first, torch.tensor([1.0, 0.0]))
+
+
+def test_soft_margin_loss_stays_finite_for_confident_wrong_answers():
+    import torch
+
+    from probekit.models.outputs import task_loss
+
+    logits = torch.tensor([[-200.0, 0.0, 200.0]])
+    targets = torch.ones_like(logits)
+    loss = task_loss(logits, targets, "sign")
+    assert torch.isfinite(loss) and abs(loss.item() - (200.0 + 0.6931) / 3) < 1e-3

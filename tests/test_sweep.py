@@ -193,7 +193,8 @@ def test_every_preset_validates():
         configs = validate(spec, spec.points())
         assert len(configs) == len(spec.points()) > 1
     appendix = load_sweep(REPO / "configs" / "sweeps" / "appendix_d.yaml")
-    assert len(appendix.points()) == 12 and wants_figure(appendix, appendix.points())
+    assert len({p.grid_name for p in appendix.points()}) == 12  # × seeds: [0, 1, 2]
+    assert len(appendix.points()) == 36 and wants_figure(appendix, appendix.points())
     ks = {(c.tasks.k, c.tasks.n) for c in validate(appendix, appendix.points()).values()}
     assert ks == {(k, n) for k in (2, 3, 4) for n in (1, 4, 8, 64)}
 

@@ -4,6 +4,11 @@ probekit sweep --config configs/sweeps/appendix_d.yaml                 # run / c
 probekit sweep --config configs/sweeps/appendix_d.yaml --dry-run       # list points
 probekit sweep --config configs/sweeps/appendix_d.yaml --only tasks.k=2,tasks.n=64
 probekit sweep --config configs/sweeps/appendix_d.yaml --print-commands  # for a scheduler
+probekit sweep --config configs/sweeps/appendix_d.yaml --only seed=1     # one seed of each point
+
+A sweep file with `seeds: [0, 1, 2]` runs every grid point once per seed; each (point, seed)
+is a point of its own for --dry-run and --print-commands, and the table printed at the end
+pools the seeds of each grid point (mean [lo, hi], Student's t 95 % over seeds).
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--dry-run", action="store_true", help="validate every point and list them; run nothing"
     )
     parser.add_argument(
-        "--only", help="run only points matching key=value[,key=value] on the sweep's axes"
+        "--only",
+        help="run only points matching key=value[,key=value] on the sweep's axes (or seed=S)",
     )
     parser.add_argument(
         "--print-commands",
         action="store_true",
-        help="print one `accelerate launch ... && probekit probe ...` line per point; run nothing",
+        help="print one `accelerate launch ... && probekit probe ...` line per point and seed; "
+        "run nothing",
     )
     parser.add_argument("--no-probe", action="store_true", help="train only, skip probing")
     parser.add_argument(

@@ -134,7 +134,9 @@ def task_loss(logits: torch.Tensor, targets: torch.Tensor, target: str) -> torch
         )
     targets = targets.to(logits.dtype)
     if target == "sign":
-        return F.soft_margin_loss(logits, targets)
+        # softplus(-y f) is the soft-margin loss log(1 + exp(-y f)) without its overflow:
+        # torch's soft_margin_loss gives inf for a confident wrong answer (f = -200).
+        return F.softplus(-targets * logits).mean()
     if target == "real":
         return F.mse_loss(logits, targets)
     check_target(target)

@@ -21,7 +21,9 @@ def per_example_scores(out, batch: dict[str, torch.Tensor], target: str, causal:
     if "targets" in batch and logits.dim() == 2:  # one head per task
         y = batch["targets"].float()
         if target == "sign":
-            loss = torch.nn.functional.soft_margin_loss(logits, y, reduction="none").mean(dim=1)
+            loss = torch.nn.functional.softplus(-y * logits).mean(
+                dim=1
+            )  # = soft margin, no overflow
             right = (torch.where(logits >= 0, 1.0, -1.0) == y).float().mean(dim=1)
             return loss, right, right
         loss = ((logits - y) ** 2).mean(dim=1)

@@ -32,7 +32,8 @@ class ProbeInputs:
     meta: dict = field(default_factory=dict)
     # Types the control task labels (Hewitt & Liang); None: drawn from bits of x.
     control_types: np.ndarray | None = None
-    # (N,) bool: inputs the model never trained on (data.holdout_fraction); None: all seen.
+    # (N,) bool: inputs the model never trained on (data.holdout_fraction's hash or outside
+    # data.train_region, synthetic.holdout.heldout_mask); None: all seen.
     unseen: np.ndarray | None = None
     # The GF(2) matrix of the alternative basis T(z); None: drawn by the probe seed.
     # A task set defined on T(z) (`tasks.basis`) sets it, so the symmetric experiment
@@ -68,15 +69,37 @@ def _synthetic_inputs(cols: Mapping[str, np.ndarray], cfg: ProbeConfig, meta: di
     if "input_ids" in cols:
         feed["input_ids"] = np.asarray(cols["input_ids"], dtype=np.int64)
     unseen = np.asarray(cols["heldout"], dtype=bool) if "heldout" in cols else None
+    families = _synthetic_families(cols, cfg.z_pairs)
+    _drop_latents_fixed_in_training(families, unseen, meta)
     return ProbeInputs(
         feed,
-        _synthetic_families(cols, cfg.z_pairs),
+        families,
         x,
         x.astype(np.float32),
         "z",
         meta,
         unseen=unseen,
     )
+
+
+def _drop_latents_fixed_in_training(families: dict, unseen: np.ndarray | None, meta: dict) -> None:
+    """Latents constant on every input the model trained on but not on the unseen ones (a
+    `data.train_region` fixing z_j) cannot be probed: the probe fits on seen inputs only.
+    They leave the z family; `meta` records them (`latents_fixed_in_training`), the latents
+    still probed (`probed_latents`) and `task_latents` as positions among those."""
+    if unseen is None or not unseen.any() or unseen.all():
+        return
+    names, z = families["z"]
+    seen = z[~unseen]
+    fixed = np.flatnonzero((np.ptp(seen, axis=0) == 0) & (np.ptp(z, axis=0) > 0))
+    if not len(fixed):
+        return
+    keep = [j for j in range(z.shape[1]) if j not in set(fixed.tolist())]
+    families["z"] = ([names[j] for j in keep], z[:, keep])
+    meta["latents_fixed_in_training"] = fixed.tolist()
+    meta["probed_latents"] = keep
+    if "task_latents" in meta:
+        meta["task_latents"] = [keep.index(j) for j in meta["task_latents"] if j in keep]
 
 
 def inputs_from_spec(spec: Mapping, cfg: ProbeConfig) -> ProbeInputs:
@@ -102,10 +125,8 @@ def inputs_from_spec(spec: Mapping, cfg: ProbeConfig) -> ProbeInputs:
     on_cube = world.d <= cfg.max_cube_d
     z = world.cube() if on_cube else world.sample(cfg.n_examples, rng)[0]
     cols = encode_examples(world, tasks, z, data, rng)
-    if data.holdout_fraction > 0:  # the same seeded hash that kept them out of training
-        from synthetic.sequences import heldout_mask
-
-        cols["heldout"] = heldout_mask(z, data.holdout_fraction, data.seed)
+    if data.holds_out:  # the rule that kept them out of training: hash or train region
+        cols["heldout"] = data.heldout_mask(z)
     meta = {"source": "spec", "d": world.d, "m": world.m, "n_tasks": tasks.n, "cube": on_cube}
     meta["task_latents"] = list(tasks.latents_equal_to_tasks())
     inputs = _synthetic_inputs(cols, cfg, meta)

@@ -22,7 +22,9 @@ so a wide layer cannot win by picking units that correlate with z by chance on t
 rows. A latent left without a unit (fewer units than latents), or matched to a constant
 unit, counts as correlation 0, i.e. error 2. A representation equal to P D z (up to scale
 and offset per unit) scores error 0 and MCC 1; one uncorrelated with z scores error ≈ 2.
-The error lies in [0, 2], so it is not numerically comparable with the paper's unpublished
+The error lies in [0, 2] when matched and scored on the same rows, in [0, 4] when scored on
+held-out rows (2 is no correlation; above 2 the matched units are anti-correlated there), so
+it is not numerically comparable with the paper's unpublished
 variant (docs/theory.md §4).
 
 The identifiability ladder (`identifiability_ladder`) asks how simple the map from a

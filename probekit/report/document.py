@@ -304,7 +304,7 @@ def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
     if refs:
         blocks.append(
             "Identification error beside the paper's Appendix D (read off its figure; the "
-            "paper's definition is unpublished, ours lies in [0, 2], so compare trends, not values)."
+            "paper's definition is unpublished, ours lies in [0, 4] with 2 for no correlation, so compare trends, not values)."
         )
         blocks.append(Table(["run", "tasks (n, k)", "ours", "paper"], refs))
     return Section(f"Sweep {sweep_dir.name}", blocks)

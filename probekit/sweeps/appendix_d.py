@@ -5,7 +5,7 @@ degree k and number of tasks n, drawn from a sweep's run directories beside the 
 
 What is plotted is each run's logged `identification_error` (`probekit.training.recovery`):
 docs/theory.md §6 (standardised units, matched one-to-one to the latents, signs fixed; in
-[0, 2], MCC = 1 − error/2) of the model's representation layer of d units, the theory's
+[0, 4], 2 for no correlation, MCC = 1 − error/2) of the model's representation layer of d units, the theory's
 Φ: X → Z — the preset (configs/sweeps/appendix_d.yaml) sets `model.representation_dim` to
 `world.d`, and the units are matched on training inputs and scored on held-out ones. A run
 without that layer logs the error of its recovery probe's outputs instead. The paper's
@@ -25,24 +25,29 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from probekit.probing.intervals import seed_interval
 from probekit.theory.paper import PAPER_FINAL, PAPER_START, PAPER_STEPS
 from probekit.training.run_dir import atomic_write_text
 
 SCALE_NOTE = (
     "Ours: identification error (docs/theory.md §6) of the d units of the representation layer "
     "(model.representation_dim = d; standardised, Hungarian-matched on training inputs, scored "
-    "held out, in [0, 2]). Paper: an MSE of unpublished definition starting near 0.22 (right "
-    "axis, hollow markers). Compare trends in n, not values."
+    "held out; 2 is no correlation). Paper: an MSE of unpublished definition starting near 0.22 (right "
+    "axis, hollow markers). Compare trends in n, not values. With several seeds: their mean, "
+    "shaded by Student's t 95 % interval."
 )
 
 
 @dataclass
 class Curve:
-    """Identification error against step for one (k, n), averaged over `n_runs` runs."""
+    """Identification error against step for one (k, n), averaged over `n_runs` runs (seeds);
+    `lo`/`hi` bound Student's t 95 % interval of the mean over them (None with one run)."""
 
     steps: np.ndarray
     values: np.ndarray
     n_runs: int
+    lo: np.ndarray | None = None
+    hi: np.ndarray | None = None
 
     @property
     def final(self) -> float:
@@ -74,7 +79,8 @@ def extract_curves(
     run_dirs: Iterable[str | Path], metric: str = "identification_error"
 ) -> dict[int, dict[int, Curve]]:
     """{k: {n: Curve}} from run directories (config.yaml + metrics.jsonl); runs sharing (k, n),
-    e.g. seeds, are averaged on the steps they all logged. Runs without metrics are skipped."""
+    e.g. seeds, are averaged on the steps they all logged, with Student's t 95 % interval of
+    the mean at every step. Runs without metrics are skipped."""
     grouped: dict[tuple[int, int], list[dict[int, float]]] = {}
     for run_dir in map(Path, run_dirs):
         if not (run_dir / "config.yaml").is_file() or not (run_dir / "metrics.jsonl").is_file():
@@ -87,8 +93,13 @@ def extract_curves(
         steps = sorted(set.intersection(*(set(c) for c in curves)))
         if not steps:
             continue
-        values = np.array([[c[s] for s in steps] for c in curves]).mean(axis=0)
-        out.setdefault(k, {})[n] = Curve(np.array(steps), values, len(curves))
+        per_step = [seed_interval([c[s] for c in curves]) for s in steps]
+        values = np.array([i["mean"] for i in per_step])
+        lo = hi = None
+        if len(curves) > 1:
+            lo = np.array([i["lo"] for i in per_step])
+            hi = np.array([i["hi"] for i in per_step])
+        out.setdefault(k, {})[n] = Curve(np.array(steps), values, len(curves), lo, hi)
     return out
 
 
@@ -104,6 +115,8 @@ def final_table(curves: Mapping[int, Mapping[int, Curve]]) -> list[dict]:
                     "n": n,
                     "ours_start": float(c.values[0]),
                     "ours_final": c.final,
+                    "ours_final_lo": None if c.lo is None else float(c.lo[-1]),
+                    "ours_final_hi": None if c.hi is None else float(c.hi[-1]),
                     "paper_final": PAPER_FINAL.get(k, {}).get(n),
                     "final_step": int(c.steps[-1]),
                     "n_runs": c.n_runs,
@@ -134,7 +147,8 @@ def trends(curves: Mapping[int, Mapping[int, Curve]]) -> dict[int, dict]:
 
 
 def plot_appendix_d(curves: Mapping[int, Mapping[int, Curve]], path: str | Path) -> Path:
-    """One panel per k, one curve per n, with the paper's final values at the right edge."""
+    """One panel per k, one curve per n (the mean over seeds, shaded: its 95 % interval), with
+    the paper's final values at the right edge."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -152,7 +166,10 @@ def plot_appendix_d(curves: Mapping[int, Mapping[int, Curve]], path: str | Path)
         right = ax.twinx()
         for n in sorted(curves[k]):
             c = curves[k][n]
-            ax.plot(c.steps, c.values, color=colours[n], marker="o", ms=2.5, label=f"n = {n}")
+            label = f"n = {n}" + (f" ({c.n_runs} seeds)" if c.n_runs > 1 else "")
+            ax.plot(c.steps, c.values, color=colours[n], marker="o", ms=2.5, label=label)
+            if c.lo is not None:
+                ax.fill_between(c.steps, c.lo, c.hi, color=colours[n], alpha=0.2, lw=0)
         for n, value in sorted(PAPER_FINAL.get(k, {}).items()):
             right.plot(
                 1.0,
@@ -224,10 +241,16 @@ def write_appendix_d(sweep_dir: str | Path, run_dirs: Iterable[str | Path] | Non
 
 def format_table(rows: Iterable[Mapping]) -> str:
     """A Markdown table of `final_table` rows."""
-    lines = ["| k | n | ours start | ours final | paper final |", "|---|---|---|---|---|"]
+    lines = [
+        "| k | n | runs | ours start | ours final | paper final |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in rows:
+        final = f"{r['ours_final']:.3f}"
+        if r.get("ours_final_lo") is not None:
+            final += f" [{r['ours_final_lo']:.3f}, {r['ours_final_hi']:.3f}]"
         lines.append(
-            f"| {r['k']} | {r['n']} | {r['ours_start']:.3f} | {r['ours_final']:.3f} | "
+            f"| {r['k']} | {r['n']} | {r.get('n_runs', 1)} | {r['ours_start']:.3f} | {final} | "
             f"{_fmt(r['paper_final'])} |"
         )
     return "\n".join(lines)

@@ -3,8 +3,9 @@
 One concept: reading what the runs of a sweep left behind. `point_status` tells a
 point's progress from its directory, `point_metrics` reads one finished point (last
 evaluation, best probe layer, the theory's prediction and the verdict),
-`write_results` rebuilds `SWEEP/results.jsonl` (one row per point × metric) from the
-point directories, and `summary_table` condenses it to a Markdown line per point.
+`write_results` rebuilds `SWEEP/results.jsonl` (one row per point × seed × metric) from
+the point directories, and `summary_table` condenses it to a Markdown line per grid point,
+its seeds pooled (`probekit.sweeps.aggregate`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from probekit.config import ExperimentConfig
+from probekit.sweeps.aggregate import aggregate_rows, format_metric
 from probekit.sweeps.spec import Point, SweepSpec
 from probekit.training.run_dir import atomic_write_text, read_jsonl
 
@@ -131,21 +133,33 @@ def write_results(
     probe: bool | None = None,
     cache: dict | None = None,
 ) -> list[dict]:
-    """Rebuild SWEEP/results.jsonl from the point directories (one row per point × metric)."""
-    failures = failures or {}
+    """Rebuild SWEEP/results.jsonl from the point directories (one row per point × metric).
+
+    With `seeds:` every row has a `seed` column. A point that failed (in `failures`, or
+    unfinished with an `error.txt` left by an earlier run) has status `failed` and an
+    `error` row; a point missing from `configs` (not selected by --only) is configured only
+    if it has finished."""
+    failures = dict(failures or {})
     probe = spec.probe if probe is None else probe
     columns = list(dict.fromkeys(k for p in points for k in p.overrides))
+    seeded = any(p.seed is not None for p in points)
     rows = []
     for point in points:
         run_dir = out / point.name
-        status = "failed" if point.name in failures else point_status(run_dir, probe)
+        status = point_status(run_dir, probe)
+        if point.name not in failures and status != "done" and (run_dir / "error.txt").is_file():
+            failures[point.name] = (run_dir / "error.txt").read_text().strip()
+        status = "failed" if point.name in failures else status
         base = {"sweep": spec.name, "point": point.name}
         base.update({k: point.overrides.get(k) for k in columns})
+        if seeded:
+            base["seed"] = point.seed
         values: dict[str, Any] = {"status": status}
         if failures.get(point.name):
             values["error"] = failures[point.name]
         if (run_dir / "final").is_dir():
-            values.update(point_metrics(run_dir, configs[point.name], cache))
+            cfg = configs.get(point.name) or spec.config(point)
+            values.update(point_metrics(run_dir, cfg, cache))
         rows.extend({**base, "metric": m, "value": v} for m, v in values.items())
     atomic_write_text(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     return rows
@@ -166,19 +180,16 @@ SUMMARY_COLUMNS = (
 
 
 def summary_table(rows: Iterable[Mapping]) -> str:
-    """A Markdown table, one line per point, of the headline numbers of a results table."""
-    table: dict[str, dict] = {}
-    for row in rows:
-        table.setdefault(row["point"], {})[row["metric"]] = row["value"]
-    header = ["point", "status", *SUMMARY_COLUMNS]
+    """A Markdown table, one line per grid point, of the headline numbers of a results table;
+    with several seeds a number is `mean [lo, hi]` (Student's t 95 % over seeds) and a
+    category the count of each value (`recovered ×2, partial ×1`)."""
+    points = aggregate_rows(rows)
+    several = any(p.n_seeds > 1 for p in points)
+    metrics = ["status", *SUMMARY_COLUMNS]
+    header = ["point", *(["seeds"] if several else []), *metrics]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for point, values in table.items():
-        cells = [point] + [_cell(values.get(c)) for c in header[1:]]
+    for p in points:
+        cells = [p.name, *([str(p.n_seeds)] if several else [])]
+        cells += [format_metric(p.metrics.get(m), p.n_seeds) for m in metrics]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
-
-
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.3f}"
-    return "" if value is None else str(value)

@@ -10,14 +10,16 @@ A sweep file (YAML) names a base experiment config and a grid over config keys:
       tasks.n: [1, 4, 8, 64]
     zip:                           # keys that change together, one axis per group
       - {model.kind: [mlp, gpt2], data.format: [array, multitask]}
+    seeds: [0, 1, 2]               # every grid point once per seed (train.seed = probe.seed = s)
     probe: true                    # run `probekit probe` on each finished point
 
 `grids: [{grid: ..., zip: ...}, ...]` instead of `grid`/`zip` takes the union of several
 grids (for combinations that only make sense together). Each point runs in
-`SWEEP/<key=value__key=value>`; a point with `final/` and `probe/summary.json` is
-skipped, an interrupted one resumes from its checkpoints, so a killed sweep continues.
-`SWEEP/results.jsonl` is the long-form table (one row per point × metric) and
-`SWEEP/sweep.json` describes the grid.
+`SWEEP/<key=value__key=value>` (`SWEEP/<key=value__key=value>__seed-<s>` with `seeds:`);
+a point with `final/` and `probe/summary.json` is skipped, an interrupted one resumes
+from its checkpoints, so a killed sweep continues. `SWEEP/results.jsonl` is the
+long-form table (one row per point × seed × metric, every point of the sweep, with a
+`seed` column when the sweep has `seeds:`) and `SWEEP/sweep.json` describes the grid.
 
 Parsing and grid expansion live in `probekit.sweeps.spec`, the results table in
 `probekit.sweeps.results`; their public names are re-exported here.
@@ -54,6 +56,7 @@ from probekit.sweeps.spec import (
     parse_only,
     parse_sweep,
     point_name,
+    seed_point_name,
     select,
     to_override,
     validate,
@@ -83,6 +86,7 @@ __all__ = [
     "point_status",
     "probe_run",
     "run_sweep",
+    "seed_point_name",
     "select",
     "summary_table",
     "to_override",
@@ -147,6 +151,8 @@ def write_sweep_json(spec: SweepSpec, out: Path, points: Sequence[Point]) -> Pat
         known = {}
     for p in points:  # a run with --only keeps the points it did not select
         known[p.name] = {"name": p.name, "overrides": p.overrides, "dir": p.name}
+        if p.seed is not None:
+            known[p.name].update(seed=p.seed, grid_point=p.grid_name)
     info = {**spec.to_dict(), "base_digest": digest, "points": list(known.values())}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(info, indent=2, default=str))
@@ -174,6 +180,7 @@ def run_sweep(
     points = select(spec, only)
     configs = validate(spec, points)  # every error surfaces before the first run
     write_sweep_json(spec, out, points)
+    everything = spec.points()  # results.jsonl lists every point, selected by --only or not
     result = SweepResult(out)
     cache: dict[str, dict] = {}
     bar = tqdm(points, desc=f"sweep {spec.name}", unit="point", disable=not progress)
@@ -197,13 +204,13 @@ def run_sweep(
                 run_dir.mkdir(parents=True, exist_ok=True)
                 atomic_write_text(run_dir / "error.txt", result.failures[point.name] + "\n")
         result.rows = write_results(
-            spec, out, points, configs, failures=result.failures, probe=probe, cache=cache
+            spec, out, everything, configs, failures=result.failures, probe=probe, cache=cache
         )
     bar.close()
     if figure and wants_figure(spec, points):
         from probekit.sweeps.appendix_d import write_appendix_d
 
-        result.appendix_d = write_appendix_d(out, [out / p.name for p in points])
+        result.appendix_d = write_appendix_d(out, [out / p.name for p in everything])
         result.figure = result.appendix_d["png"]
     return result
 
@@ -222,7 +229,8 @@ def wants_figure(spec: SweepSpec, points: Sequence[Point]) -> bool:
 
 
 def launch_commands(spec: SweepSpec, out: str | Path, points: Iterable[Point]) -> list[str]:
-    """Per point, the `accelerate launch` training command and the probe command, shell-quoted."""
+    """Per point (each seed its own point), the `accelerate launch` training command and the
+    probe command, shell-quoted."""
     import shlex
 
     out = Path(out)

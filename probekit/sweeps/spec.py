@@ -6,7 +6,9 @@ plain grid keys or zipped keys that change together), `SweepSpec.points()` expan
 the cartesian product of each block into named `Point`s (`point_name`,
 `to_override`), `parse_only`/`select` pick points for `--only`, and `validate` builds
 every point's `ExperimentConfig` so a bad point fails before the first run.
-`probekit.sweeps.runner` runs the points; the file format is described there.
+`seeds: [0, 1, 2]` runs every grid point once per seed (`train.seed` and `probe.seed` set
+to it; names end in `__seed-<s>`). `probekit.sweeps.runner` runs the points; the file
+format is described there.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import Any
 from probekit.config import ExperimentConfig, load_experiment
 from synthetic.config import apply_overrides, load_yaml
 
-SWEEP_KEYS = ("name", "description", "base", "overrides", "grid", "zip", "grids", "probe", "figure")
+SWEEP_KEYS = tuple("name description base overrides grid zip grids seeds probe figure".split())
+SEED_KEYS = ("train.seed", "probe.seed")  # what `seeds:` sets on every point
 BLOCK_KEYS = ("grid", "zip")
 FIGURES = ("auto", "appendix_d", "none")
 _SAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
@@ -44,14 +47,26 @@ class Axis:
 
 @dataclass(frozen=True)
 class Point:
-    """One point of a sweep: its directory name and its overrides, in axis order."""
+    """One point of a sweep: its directory name, its grid overrides in axis order, its seed.
+
+    `seed` is set when the sweep has `seeds:`; it is not in `overrides` (those are the grid
+    axes) but `args()` sets `train.seed` and `probe.seed` to it."""
 
     name: str
     overrides: dict[str, Any]
+    seed: int | None = None
+
+    @property
+    def grid_name(self) -> str:
+        """The name of the grid point, shared by its seeds (`name` without `__seed-<s>`)."""
+        return point_name(self.overrides)
 
     def args(self) -> list[str]:
-        """The point's overrides as `key=value` strings for `load_experiment`."""
-        return [to_override(k, v) for k, v in self.overrides.items()]
+        """The point's overrides (and seeds) as `key=value` strings for `load_experiment`."""
+        args = [to_override(k, v) for k, v in self.overrides.items()]
+        if self.seed is not None:
+            args += [to_override(k, self.seed) for k in SEED_KEYS]
+        return args
 
 
 @dataclass(frozen=True)
@@ -66,17 +81,21 @@ class SweepSpec:
     figure: str = "auto"
     description: str = ""
     path: Path | None = None
+    seeds: tuple[int, ...] = ()
 
     def points(self) -> list[Point]:
-        """Every point of every block, in order, without duplicates."""
+        """Every point of every block, in order, without duplicates; each grid point once per
+        seed (its seeds next to each other) when the sweep has `seeds:`."""
         seen: dict[str, Point] = {}
         for axes in self.blocks:
             for combo in itertools.product(*(axis.values for axis in axes)):
                 overrides = {}
                 for axis, values in zip(axes, combo, strict=True):
                     overrides.update(zip(axis.keys, values, strict=True))
-                point = Point(point_name(overrides), overrides)
-                seen.setdefault(point.name, point)
+                name = point_name(overrides)
+                for seed in self.seeds or (None,):
+                    point = Point(seed_point_name(name, seed), overrides, seed)
+                    seen.setdefault(point.name, point)
         return list(seen.values())
 
     def axis_keys(self) -> list[str]:
@@ -100,6 +119,7 @@ class SweepSpec:
                 [{"keys": list(a.keys), "values": [list(v) for v in a.values]} for a in axes]
                 for axes in self.blocks
             ],
+            "seeds": list(self.seeds),
             "probe": self.probe,
             "figure": self.figure,
         }
@@ -124,6 +144,11 @@ def point_name(overrides: Mapping[str, Any]) -> str:
         digest = hashlib.sha1(raw.encode()).hexdigest()[:8]
         safe = f"{safe[:_MAX_NAME]}-{digest}"
     return safe
+
+
+def seed_point_name(grid_name: str, seed: int | None) -> str:
+    """The directory name of one seed of a grid point: `<grid name>__seed-<s>`."""
+    return grid_name if seed is None else f"{grid_name}__seed-{seed}"
 
 
 def to_override(key: str, value: Any) -> str:
@@ -189,7 +214,7 @@ def _values(key: str, values: Any, where: str) -> list:
     return values
 
 
-def _parse_block(block: Any, where: str) -> tuple[Axis, ...]:
+def _parse_block(block: Any, where: str, allow_empty: bool = False) -> tuple[Axis, ...]:
     if not isinstance(block, Mapping):
         raise SweepError(f"{where} must be a mapping with grid: and/or zip:, got {block!r}.")
     unknown = sorted(set(block) - set(BLOCK_KEYS))
@@ -221,7 +246,7 @@ def _parse_block(block: Any, where: str) -> tuple[Axis, ...]:
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
         raise SweepError(f"{where}: {repeated[0]!r} appears on more than one axis.")
-    if not axes:
+    if not axes and not allow_empty:
         raise SweepError(f"{where} has no axis; add grid: {{key: [values]}} or zip:.")
     return tuple(axes)
 
@@ -242,6 +267,7 @@ def parse_sweep(data: Mapping[str, Any], path: str | Path | None = None) -> Swee
         overrides = tuple(raw)
     else:
         raise SweepError(f"overrides must map keys to values or list key=value, got {raw!r}.")
+    seeds = _parse_seeds(data.get("seeds"))
     if "grids" in data:
         if "grid" in data or "zip" in data:
             raise SweepError("Give either grids: (a list of grids) or grid:/zip:, not both.")
@@ -249,7 +275,9 @@ def parse_sweep(data: Mapping[str, Any], path: str | Path | None = None) -> Swee
             raise SweepError(f"grids must be a non-empty list of grids, got {data['grids']!r}.")
         blocks = tuple(_parse_block(b, f"grids[{i}]") for i, b in enumerate(data["grids"]))
     else:
-        blocks = (_parse_block({k: data[k] for k in BLOCK_KEYS if k in data}, "sweep"),)
+        block = {k: data[k] for k in BLOCK_KEYS if k in data}
+        blocks = (_parse_block(block, "sweep", allow_empty=bool(seeds)),)
+    _check_seed_keys(seeds, blocks, overrides)
     figure = data.get("figure", "auto")
     if figure not in FIGURES:
         raise SweepError(f"figure={figure!r} is unknown. Available: {', '.join(FIGURES)}")
@@ -266,7 +294,39 @@ def parse_sweep(data: Mapping[str, Any], path: str | Path | None = None) -> Swee
         figure=figure,
         description=str(data.get("description", "")),
         path=path.resolve() if path else None,
+        seeds=seeds,
     )
+
+
+def _parse_seeds(raw: Any) -> tuple[int, ...]:
+    """`seeds: [0, 1, 2]`: distinct non-negative integers (absent or null: one run per point)."""
+    if raw is None:
+        return ()
+    fix = "give seeds: as a list of distinct non-negative integers, e.g. seeds: [0, 1, 2]"
+    if not isinstance(raw, list) or not raw:
+        raise SweepError(f"seeds={raw!r}: {fix}.")
+    for seed in raw:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise SweepError(f"seeds: {seed!r} is not a non-negative integer; {fix}.")
+    repeated = sorted({s for s in raw if raw.count(s) > 1})
+    if repeated:
+        raise SweepError(f"seeds: {repeated[0]} appears more than once in {raw}; {fix}.")
+    return tuple(raw)
+
+
+def _check_seed_keys(seeds: tuple[int, ...], blocks, overrides: Sequence[str]) -> None:
+    """`seeds:` sets train.seed and probe.seed: neither may also be an axis or an override."""
+    if not seeds:
+        return
+    axis_keys = {k for axes in blocks for axis in axes for k in axis.keys}
+    override_keys = {item.split("=", 1)[0].strip() for item in overrides}
+    for key in SEED_KEYS:
+        where = "an axis" if key in axis_keys else "an override" if key in override_keys else ""
+        if where:
+            raise SweepError(
+                f"{key} is {where} and seeds: sets it on every point; drop {key} from the "
+                "sweep file (seeds: [0, 1, 2] replaces a train.seed axis) or drop seeds:."
+            )
 
 
 def load_sweep(path: str | Path) -> SweepSpec:
@@ -292,17 +352,21 @@ def parse_only(text: str | Sequence[str] | None) -> dict[str, Any]:
 
 
 def select(spec: SweepSpec, only: Mapping[str, Any] | None = None) -> list[Point]:
-    """The points whose overrides match every `only` key (keys must be axes of the sweep)."""
+    """The points whose overrides match every `only` key (keys: axes of the sweep, or `seed`)."""
     points = spec.points()
     if not only:
         return points
-    axes = spec.axis_keys()
+    axes = spec.axis_keys() + (["seed"] if spec.seeds else [])
     unknown = [k for k in only if k not in axes]
     if unknown:
         raise SweepError(
             f"--only {unknown[0]!r} is not an axis of this sweep. Axes: {', '.join(axes)}"
         )
-    chosen = [p for p in points if all(p.overrides.get(k) == v for k, v in only.items())]
+    chosen = [
+        p
+        for p in points
+        if all((p.seed if k == "seed" else p.overrides.get(k)) == v for k, v in only.items())
+    ]
     if not chosen:
         raise SweepError(f"--only {dict(only)} matches no point of this sweep.")
     return chosen

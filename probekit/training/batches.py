@@ -26,8 +26,9 @@ _STREAM, _EPOCH, _EVAL = 1, 2, 3
 class StreamSource:
     """An endless stream of fresh examples drawn from the world (same seed, same stream).
 
-    Latents held out by `data.holdout_fraction` (a seeded hash of z, the same rule as
-    the `ood` split of a generated dataset) are never drawn.
+    Latents the data spec holds out (`data.holdout_fraction`'s seeded hash of z, or outside
+    `data.train_region`: `synthetic.holdout.heldout_mask`, the same rule as the `ood` split
+    of a generated dataset) are never drawn.
     """
 
     world: World
@@ -38,7 +39,7 @@ class StreamSource:
     def batch(self, step: int, micro: int, process: int, size: int) -> dict[str, np.ndarray]:
         """The examples of one micro-batch of one process."""
         rng = np.random.default_rng([self.seed, _STREAM, step, micro, process])
-        z = sample_latents(self.world, size, rng, self.data.holdout_fraction, self.data.seed)
+        z = sample_latents(self.world, size, rng, self.data)
         return encode_examples(self.world, self.tasks, z, self.data, rng)
 
 
@@ -80,10 +81,10 @@ def eval_examples(
 ) -> dict[str, np.ndarray]:
     """A fixed evaluation set drawn from the world (independent of the training stream).
 
-    `heldout=True` draws from the inputs `data.holdout_fraction` keeps out of training.
+    `heldout=True` draws from the inputs the data spec keeps out of training (hash or region).
     """
     rng = np.random.default_rng([seed, _EVAL, int(heldout)])
-    z = sample_latents(world, n, rng, data.holdout_fraction, data.seed, heldout=heldout)
+    z = sample_latents(world, n, rng, data, heldout=heldout)
     return encode_examples(world, tasks, z, data, rng)
 
 

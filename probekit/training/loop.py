@@ -165,7 +165,7 @@ class Trainer:
             model, optimizer, scheduler, eval_loader
         )
         self.heldout_set, self.heldout_loader = None, None
-        if cfg.data.holdout_fraction > 0:
+        if cfg.data.holds_out:  # the hash holdout and/or outside data.train_region
             self.heldout_set = eval_examples(
                 self.world,
                 self.tasks,
@@ -195,12 +195,8 @@ class Trainer:
         else:
             z, _ = self.world.sample(2048, rng)
         examples = encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
-        if self.cfg.data.holdout_fraction > 0:
-            from synthetic.sequences import heldout_mask
-
-            examples["heldout"] = heldout_mask(
-                z, self.cfg.data.holdout_fraction, self.cfg.data.seed
-            )
+        if self.cfg.data.holds_out:
+            examples["heldout"] = self.cfg.data.heldout_mask(z)
         return examples
 
     def _readout(self, n: int) -> torch.Tensor | None:
