@@ -5,7 +5,7 @@ latent is *recovered* at a site when the 95 % interval of its held-out probe acc
 lies wholly above the intervals of the controls that read the same latent from another
 representation: the untrained copy at the same site and the raw input. The outcome (`verdict`) is then
 
-- `undecided`: the evidence cannot decide: fewer than `min_test` (40) reported test
+- `undecided`: the evidence cannot decide: fewer than `min_test` (25) reported test
   inputs, or the model did not fit its tasks on the inputs the outcome is reported on
   (task accuracy < `min_task_acc`, 0.9; docs/theory.md §5: a no-recovery result is only
   meaningful when the model fits its tasks), or the raw input already holds z
@@ -37,7 +37,7 @@ REQUIRED = ("latents_recovered", "d", "n_test", "task_acc")
 # linear probe fits a random labelling of 16 input-bit types at 0.9 and more, a simpler
 # function of x than any z_i behind a non-linear psi, so it would gate out every latent.
 CONTROLS_COMPARED = ("random_init", "raw_input")
-MIN_TEST = 40
+MIN_TEST = 25
 MIN_TASK_ACC = 0.9
 
 
