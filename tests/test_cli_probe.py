@@ -255,3 +255,17 @@ def test_a_dataset_of_another_world_is_refused_naming_both(tmp_path, capsys):
         tasks = load_experiment(None, ["tasks.n=5"]).tasks.to_dict()
         check_same_world({**same, "tasks": tasks}, spec, "data/x")
     check_same_world({**same, "world": other.world.to_dict()}, None, "data/x")  # no spec: no check
+
+
+def test_text_control_task_labels_the_word_types_a_user_names(tmp_path, text_dir, capsys):
+    ckpt = _text_model("bert", tmp_path / "bert")
+    base = ["probe", str(ckpt), "--text-dataset", str(text_dir), "--label-columns", "animal"]
+    base += ["--controls", "control_task", "--no-progress"]
+    assert main([*base, "--out", str(tmp_path / "a")]) == 0
+    summary = json.loads((tmp_path / "a" / "summary.json").read_text())
+    assert summary["inputs"]["control_type"] == "first token"
+    assert main([*base, "--control-type-column", "colour", "--out", str(tmp_path / "b")]) == 0
+    summary = json.loads((tmp_path / "b" / "summary.json").read_text())
+    assert summary["inputs"]["control_type"] == "colour" and summary["inputs"]["control_types"] == 3
+    assert main([*base, "--control-type-column", "nope", "--out", str(tmp_path / "c")]) == 1
+    assert "Control type column 'nope'" in capsys.readouterr().err

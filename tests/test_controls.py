@@ -154,3 +154,28 @@ def test_control_types_reject_more_bits_than_the_input_has():
 
     with pytest.raises(ValueError, match="control_type_bits"):
         control_types(cube(3), 4, np.random.default_rng(0))
+
+
+def test_probe_splits_keep_model_training_fit_choice_and_reported_inputs_disjoint():
+    from probekit.probing.controls import SPLITS, probe_splits
+    from synthetic.holdout import heldout_mask
+
+    z = cube(10)
+    unseen = heldout_mask(z, 0.25, 3)  # the inputs the model never trained on
+    splits = probe_splits(z, unseen, 0.3, np.random.default_rng(0))
+    assert set(splits) == set(SPLITS)
+    rows = [set(splits[s].tolist()) for s in SPLITS]
+    assert sum(map(len, rows)) == len(z) and set().union(*rows) == set(range(len(z)))
+    for i in range(len(rows)):
+        for j in range(i + 1, len(rows)):
+            assert not rows[i] & rows[j], (SPLITS[i], SPLITS[j])
+    trained_on = set(np.flatnonzero(~unseen).tolist())
+    # The reported and validation inputs of the unseen scope were never trained on.
+    assert not trained_on & (rows[3] | rows[4])
+    assert rows[0] <= trained_on  # probes fit on the model's training inputs only
+    assert min(len(splits["val_unseen"]), len(splits["test_unseen"])) > 100
+    again = probe_splits(z, unseen, 0.3, np.random.default_rng(0))
+    assert all(np.array_equal(again[s], splits[s]) for s in SPLITS)  # from the seed
+    # Nothing held out of training: the unseen scope is empty, the rest still disjoint.
+    no_holdout = probe_splits(z, None, 0.3, np.random.default_rng(0))
+    assert len(no_holdout["test_unseen"]) == 0 and len(no_holdout["test_seen"]) > 100

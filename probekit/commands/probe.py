@@ -35,6 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="comma-separated label columns of --text-dataset",
     )
+    parser.add_argument(
+        "--control-type-column",
+        help="column of --text-dataset whose values are the control task's types, e.g. a "
+        "subject noun (default: each text's first token)",
+    )
     parser.add_argument("--split", help="dataset split (default: probe/test/validation/train)")
     parser.add_argument("--out", help="output directory (default: RUN/probe for a run directory)")
     parser.add_argument(
@@ -80,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             text_dataset=args.text_dataset,
             text_column=args.text_column,
             label_columns=args.label_columns,
+            control_type_column=args.control_type_column,
             split=args.split,
             out=out,
             sites=args.sites,

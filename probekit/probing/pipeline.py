@@ -97,6 +97,7 @@ def probe_checkpoint(
     text_dataset: str | Path | None = None,
     text_column: str = "text",
     label_columns: Sequence[str] = (),
+    control_type_column: str | None = None,
     split: str | None = None,
     user_targets: Mapping[str, np.ndarray] | None = None,
     out: str | Path | None = None,
@@ -131,6 +132,7 @@ def probe_checkpoint(
             tokenizer,
             text_column=text_column,
             label_columns=label_columns,
+            type_column=control_type_column,
             split=split,
         )
     elif data is not None:
