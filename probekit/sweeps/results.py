@@ -92,9 +92,12 @@ def point_metrics(run_dir: Path, cfg: ExperimentConfig, cache: dict | None = Non
             out.update({f"probe.{m}": _number(best[m]) for m in PROBE_METRICS if m in best})
             for name, value in (best.get("controls") or {}).items():
                 out[f"probe.controls.{name}"] = _number(value)
-            seen = best.get("seen") or {}
-            if "acc_z" in seen:
-                out["probe.seen.acc_z"] = _number(seen["acc_z"])
+            # The same layer choice and numbers on the model's own training inputs.
+            on_seen = (json.loads(summary_path.read_text()).get("seen") or {}).get("best_layer")
+            seen = (on_seen or {}).get(kind) or {}
+            for m in ("site", "acc_z", "acc_z_ci", "latents_recovered", "mcc_units", "rung"):
+                if m in seen:
+                    out[f"probe.seen.{m}"] = _number(seen[m])
     key = json.dumps([cfg.world.to_dict(), cfg.tasks.to_dict()], sort_keys=True, default=str)
     cache = {} if cache is None else cache
     saved = read_prediction(run_dir)  # written before training, never rewritten

@@ -45,6 +45,9 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("probe.controls.random_init", "random-init control"),
     ("probe.mcc_units", "MCC units"),
     ("probe.rung", "rung"),
+    ("probe.seen.acc_z", "probe z (train inputs)"),
+    ("probe.seen.latents_recovered", "latents recovered (train inputs)"),
+    ("probe.seen.mcc_units", "MCC units (train inputs)"),
     ("theory.expected_recovery", "theory"),
     ("verdict", "outcome (held-out)"),
     ("verdict.agrees", "agrees"),
@@ -72,10 +75,14 @@ LEGEND = """\
 Columns (the `results.jsonl` metric in brackets): task accuracy on the model's training
 inputs (`task_acc`) and on inputs held out from training (`task_acc_heldout`); the probe's
 held-out accuracy on z at the best layer (`probe.acc_z`); how many latents have an accuracy
-interval above every control's (`probe.latents_recovered`); the alternative-basis control,
+interval above those of the same latent read by an untrained copy and by the raw input
+(`probe.latents_recovered`); the alternative-basis control,
 the probe's accuracy on a recoding T(z) (`probe.acc_alt_basis`); the random-init control,
 the probe's accuracy on z in an untrained copy (`probe.controls.random_init`); the MCC of
-the site's units (`probe.mcc_units`); the identifiability rung (`probe.rung`); the theory's
+the site's units (`probe.mcc_units`); the identifiability rung (`probe.rung`); the same
+probe z, latents and MCC on the model's own training inputs, held out from the probe only
+(`probe.seen.*`; for a random-bijection world the only scope where anything can be
+learned: the map on unseen inputs is arbitrary); the theory's
 prediction (`theory.expected_recovery`); the outcome and whether it agrees with the
 prediction, on held-out inputs (`verdict`, `verdict.agrees`) and on training inputs
 (`verdict.seen`, `verdict.seen.agrees`); `seeds`: how many runs the row pools.
