@@ -4,6 +4,12 @@ Each subcommand lives in `probekit/commands/<name>.py` and exposes
 `add_arguments(parser)` and `run(args) -> int`. Only the module of the command being
 run is imported, so `probekit --help` stays fast and a broken optional dependency
 only affects its own command.
+
+Errors are handled here, once, for every command: a user's mistake (a config or value
+error, a missing file, an existing run, a YAML syntax error, a damaged weights file, a
+Hub error) is printed as one `error: ...` line and exits 2 (3 when the Hub cannot be
+reached: retry later); anything else is a bug and keeps its traceback. `--debug`, anywhere
+on the command line, shows the traceback of every error.
 """
 
 from __future__ import annotations
@@ -11,6 +17,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+
+EXIT_USAGE = 2  # a usage or config error: the message says what to change
+EXIT_UNAVAILABLE = 3  # the Hub cannot be reached: the same command can succeed later
 
 # name -> one-line help. Order is the order shown in `probekit --help`.
 SUBCOMMANDS: dict[str, str] = {
@@ -34,6 +43,9 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
     """
     parser = argparse.ArgumentParser(
         prog="probekit", description="When do neural networks learn world models?"
+    )
+    parser.add_argument(
+        "--debug", action="store_true", help="show the traceback of an error (anywhere in argv)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, help_text in SUBCOMMANDS.items():
@@ -65,16 +77,94 @@ def _unavailable(name: str, err: Exception):
     return run
 
 
+def _loaded(module: str, name: str) -> type | None:
+    """Class `name` of `module` if the module is loaded (an exception of it implies it is)."""
+    found = getattr(sys.modules.get(module), name, None)
+    return found if isinstance(found, type) else None
+
+
+def _one_line(text: str) -> str:
+    return " ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
+def user_error(err: BaseException) -> tuple[str, int] | None:
+    """(one-line message, exit code) of a user's mistake; None for a bug, which keeps its traceback."""
+    unavailable = _loaded("probekit.hub.client", "HubUnavailableError")
+    if unavailable and isinstance(err, unavailable):
+        return _one_line(err), EXIT_UNAVAILABLE
+    named = [
+        _loaded("probekit.training.run_dir", "RunExistsError"),
+        _loaded("probekit.hub.client", "HubError"),
+        _loaded("synthetic.registry", "UnknownNameError"),
+    ]
+    if any(cls and isinstance(err, cls) for cls in named):
+        return _one_line(err.args[0] if err.args else err), EXIT_USAGE
+    yaml_error = _loaded("yaml", "YAMLError")
+    if yaml_error and isinstance(err, yaml_error):
+        from synthetic.config import yaml_error_message
+
+        mark = getattr(err, "problem_mark", None)
+        return _one_line(yaml_error_message(getattr(mark, "name", "YAML"), err)), EXIT_USAGE
+    damaged = _loaded("safetensors", "SafetensorError")
+    if damaged and isinstance(err, damaged):
+        return (
+            f"a .safetensors weights file is damaged or not a safetensors file ({err}); "
+            "train the run again or download the checkpoint again.",
+            EXIT_USAGE,
+        )
+    if isinstance(err, PATH_ERRORS):
+        if err.strerror and err.filename:  # raised by the OS: say which path
+            return f"{err.strerror}: {err.filename}; check the path.", EXIT_USAGE
+        return _one_line(err), EXIT_USAGE
+    if isinstance(err, ValueError):  # the specs' and commands' config errors
+        hint = "" if _raised_here(err) else " (--debug shows where it was raised)"
+        return _one_line(err) + hint, EXIT_USAGE
+    return None
+
+
+PATH_ERRORS = (
+    FileNotFoundError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+    PermissionError,
+)
+
+
+def _raised_here(err: BaseException) -> bool:
+    """Whether `err` was raised by probekit or synthetic (their messages name the fix)."""
+    tb = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    module = tb.tb_frame.f_globals.get("__name__", "") if tb is not None else ""
+    return module.split(".")[0] in ("probekit", "synthetic")
+
+
+def run_command(run, args: argparse.Namespace, *, debug: bool = False) -> int:
+    """`run(args)`; a user's mistake becomes one `error: ...` line on stderr and exit 2 (or 3)."""
+    try:
+        return int(run(args) or 0)
+    except Exception as err:
+        handled = None if debug else user_error(err)
+        if handled is None:
+            raise
+        message, code = handled
+        print(f"error: {message}", file=sys.stderr)
+        return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse `argv` (default: sys.argv[1:]) and run the chosen subcommand."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    argv = [a for a in argv if a != "--debug"]  # a global flag, accepted anywhere
     command = next((a for a in argv if not a.startswith("-")), None)
     parser = build_parser(load=command if command in SUBCOMMANDS else None)
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    return int(args._run(args) or 0)
+    return run_command(args._run, args, debug=debug)
 
 
 if __name__ == "__main__":

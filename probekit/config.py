@@ -45,16 +45,21 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
-        positive = ("steps", "batch_size", "grad_accum", "eval_every", "checkpoint_every")
+        def bad(name: str, rule: str) -> ValueError:
+            default = next(f.default for f in dataclasses.fields(self) if f.name == name)
+            return ValueError(
+                f"train.{name} must be {rule}, got {getattr(self, name)}; "
+                f"e.g. train.{name}={default} (the default)."
+            )
+
+        positive = ("steps", "batch_size", "grad_accum", "eval_every", "checkpoint_every", "lr")
         for name in positive:
             if getattr(self, name) <= 0:
-                raise ValueError(f"train.{name} must be > 0, got {getattr(self, name)}")
+                raise bad(name, "> 0")
         if self.keep_checkpoints < 1:
-            raise ValueError(f"train.keep_checkpoints must be >= 1, got {self.keep_checkpoints}")
-        if self.lr <= 0:
-            raise ValueError(f"train.lr must be > 0, got {self.lr}")
+            raise bad("keep_checkpoints", ">= 1")
         if self.warmup_steps < 0:
-            raise ValueError(f"train.warmup_steps must be >= 0, got {self.warmup_steps}")
+            raise bad("warmup_steps", ">= 0")
         if self.schedule not in SCHEDULES:
             raise ValueError(
                 f"train.schedule={self.schedule!r} is unknown. Available: {', '.join(SCHEDULES)}"

@@ -106,8 +106,9 @@ def ensure_trained(cfg: ExperimentConfig, run: Path, progress: bool) -> bool:
                 atomic_write_text(saved_path, yaml.safe_dump(saved, sort_keys=False))
     from probekit.theory.predictions import write_prediction
 
-    write_prediction(run, cfg)  # before training, and never rewritten after it
-    train(cfg, run, resume=True, progress=progress)
+    # Before training (once every check has passed), and never rewritten after it.
+    before = lambda: write_prediction(run, cfg)  # noqa: E731
+    train(cfg, run, resume=True, progress=progress, before_write=before)
     return True
 
 

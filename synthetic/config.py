@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import difflib
 import os
 import re
 import types
@@ -123,8 +124,10 @@ def from_dict(cls: type[T], data: Mapping[str, Any], where: str = "") -> T:
     known = [f.name for f in fields]
     for key in data:
         if key not in known:
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f" Did you mean '{_join(where, close[0])}'?" if close else ""
             raise ValueError(
-                f"Unknown key '{_join(where, str(key))}'. Known keys: {', '.join(known)}"
+                f"Unknown key '{_join(where, str(key))}'. Known keys: {', '.join(known)}.{hint}"
             )
     kwargs = {}
     for f in fields:
@@ -168,12 +171,21 @@ def to_dict(obj: Any) -> Any:
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a YAML file whose top level is a mapping (an empty file gives {})."""
+    """Read a YAML file whose top level is a mapping (an empty file gives {}).
+
+    A missing file is a FileNotFoundError and a syntax error a ValueError, each naming
+    the file (and for a syntax error the line and column) and the fix.
+    """
     try:
         with open(path, encoding="utf-8") as fh:
             data = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise FileNotFoundError(f"Config file not found: {os.fspath(path)!r}.") from None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise FileNotFoundError(
+            f"Config file not found: {os.fspath(path)!r} (relative paths start at "
+            f"{os.getcwd()}); check the path."
+        ) from None
+    except yaml.YAMLError as err:
+        raise ValueError(yaml_error_message(os.fspath(path), err)) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -182,6 +194,19 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
             f"got {type(data).__name__}."
         )
     return data
+
+
+def yaml_error_message(path: str, err: yaml.YAMLError) -> str:
+    """`FILE, line L, column C: what is wrong`, and the fix, of a YAML syntax error."""
+    mark = getattr(err, "problem_mark", None) or getattr(err, "context_mark", None)
+    where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    what = ": ".join(
+        str(part) for part in (getattr(err, "context", None), getattr(err, "problem", None)) if part
+    )
+    return (
+        f"{path}{where}: invalid YAML ({what or type(err).__name__}); fix the syntax there "
+        "(indent with spaces, `key: value`, quote values holding ': ' or '#')."
+    )
 
 
 def apply_overrides(data: Mapping[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
@@ -223,14 +248,46 @@ def load_config(cls: type[T], path: str | os.PathLike, overrides: Iterable[str] 
     return from_dict(cls, apply_overrides(load_yaml(path), overrides))
 
 
-def write_atomic(path: str | os.PathLike, text: str) -> None:
-    """Write text to `path` via a temp file in the same directory and os.replace."""
-    path = os.fspath(path)
-    tmp = f"{path}.tmp.{os.getpid()}"
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Flush a directory's entries (a rename into it) to disk; a no-op where unsupported."""
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        fd = os.open(os.fspath(path), os.O_RDONLY)
+    except OSError:  # Windows cannot open a directory
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def fsync_tree(path: str | os.PathLike) -> None:
+    """Flush every file and directory under `path` (and `path` itself) to disk."""
+    for root, _, files in os.walk(path):
+        for name in files:
+            with open(os.path.join(root, name), "rb") as fh:
+                os.fsync(fh.fileno())
+        fsync_dir(root)
+
+
+def write_atomic(path: str | os.PathLike, text: str | bytes) -> None:
+    """Write `path` through `.NAME.tmp-PID` beside it and a rename, surviving a power cut.
+
+    The temporary file is fsynced before the rename and the directory after it, so the
+    path holds either the old or the whole new content, on disk, never half of one.
+    """
+    path = os.fspath(path)
+    head, name = os.path.split(path)
+    tmp = os.path.join(head, f".{name}.tmp-{os.getpid()}")
+    data = text.encode("utf-8") if isinstance(text, str) else text
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
         os.replace(tmp, path)
+        fsync_dir(head or ".")
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)

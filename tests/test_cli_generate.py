@@ -61,9 +61,14 @@ def test_generate_bad_input_fails_before_writing(tmp_path, capsys, overrides, me
     assert not out.exists() and list(tmp_path.iterdir()) == []
 
 
-def test_generate_needs_a_config(tmp_path, capsys):
-    assert main(["generate", "--out", str(tmp_path / "d")]) == 2
-    assert "--config" in capsys.readouterr().err
+def test_generate_without_a_config_uses_the_same_defaults_as_train(tmp_path):
+    from probekit.config import load_experiment
+
+    assert main(["generate", "--out", str(tmp_path / "d"), "--quiet", "tasks.n=3"]) == 0
+    _, cfg, _ = load_dataset_dir(tmp_path / "d")
+    defaults = load_experiment(None, ["tasks.n=3"])  # what `probekit train` would use
+    for section in ("world", "tasks", "data"):
+        assert getattr(cfg, section).to_dict() == getattr(defaults, section).to_dict()
 
 
 def test_fourier_identity_world_saves_nothing(capsys):

@@ -53,3 +53,29 @@ def test_a_latent_counts_only_when_its_interval_clears_every_control():
     lo = np.array([0.9, 0.6, 0.55])
     controls_hi = np.array([[0.7, 0.7, 0.5], [0.6, 0.5, 0.6]])  # random init, raw input
     assert latents_above_controls(lo, controls_hi).tolist() == [True, False, False]
+
+
+def test_latent_states_recovered_absent_and_undetermined():
+    from probekit.probing.probe_sweep import SweepResult
+    from probekit.probing.summary import _latent_states
+
+    rng = np.random.default_rng(0)
+
+    def coin(n, p):
+        return rng.random((n, 1)) < p
+
+    def sweep(n):
+        trained = np.hstack([np.ones((n, 1), bool), coin(n, 0.5), coin(n, 0.68)])
+        control = np.tile((np.arange(n) % 2 == 0)[:, None], (1, 3))  # exactly 0.5
+        correct = {
+            ("trained", "layer.1", "linear", "z", "test_unseen"): trained,
+            ("random_init", "layer.1", "linear", "z", "test_unseen"): control,
+        }
+        return SweepResult([], {}, correct, {"fit": np.arange(1), "test_unseen": np.arange(n)})
+
+    # 400 inputs: z_0 clears the control, z_1 is ruled out, z_2 (0.68) clears it too.
+    recovered, absent = _latent_states(sweep(400), "linear", "layer.1", "z", "test_unseen")
+    assert recovered == [0, 2] and absent == [1]
+    # 20 inputs: a coin's interval is too wide to rule anything out.
+    recovered, absent = _latent_states(sweep(20), "linear", "layer.1", "z", "test_unseen")
+    assert 0 in recovered and absent == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import signal
@@ -163,8 +162,10 @@ def test_dataset_from_another_world_is_rejected(tmp_path):
     )
     assert train(ok, tmp_path / "run-ok", progress=False).steps == 3
     other = load_experiment(path, [f"train.data_dir={tmp_path / 'ds'}", "world.seed=7"])
+    called = []
     with pytest.raises(ValueError, match="different world spec"):
-        train(other, tmp_path / "run-bad", progress=False)
+        train(other, tmp_path / "run-bad", progress=False, before_write=lambda: called.append(1))
+    assert not (tmp_path / "run-bad").exists() and not called  # a refused run writes nothing
 
 
 def test_gpt2_multitask_trains_and_round_trips(tmp_path):
@@ -278,25 +279,130 @@ def test_tensorboard_logs_when_installed(tmp_path):
 
 
 def test_the_prediction_is_written_before_training_and_never_rewritten(tmp_path, monkeypatch):
-    from probekit.commands.train import add_arguments, run
+    from probekit.cli import main as cli
     from probekit.theory.predictions import read_prediction
 
     config = write_config(tmp_path / "c.yaml", TINY_MLP)
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
     seen = {}
 
-    def fake_train(cfg, run_dir, **kwargs):  # the prediction exists before training starts
-        seen["prediction"] = read_prediction(run_dir)
+    def fake_train(cfg, run_dir, *, before_write, **kwargs):
+        before_write()  # called once every check passed, before the run directory is written
+        seen["prediction"] = read_prediction(run_dir)  # so it exists before training starts
         raise RunExistsError("stop here")
 
     monkeypatch.setattr("probekit.commands.train.train", fake_train)
     run_dir = tmp_path / "run"
-    assert run(parser.parse_args(["--config", str(config), "--run-dir", str(run_dir)])) == 1
+    args = ["train", "--config", str(config), "--run-dir", str(run_dir)]
+    assert cli(args) == 2
     assert seen["prediction"]["prediction"]["expected_recovery"] in ("yes", "no", "not_singled_out")
     before = (run_dir / "prediction.json").read_bytes()
-    run(parser.parse_args(["--config", str(config), "--run-dir", str(run_dir)]))
+    cli(args)
     assert (run_dir / "prediction.json").read_bytes() == before  # not rewritten
-    other = ["--config", str(config), "--run-dir", str(run_dir), "tasks.n=3"]
-    assert run(parser.parse_args(other)) == 1  # another task set: refused, file unchanged
+    assert cli([*args, "tasks.n=3"]) == 2  # another task set: refused, file unchanged
     assert (run_dir / "prediction.json").read_bytes() == before
+
+
+def test_a_run_killed_before_its_first_checkpoint_logs_each_step_once(tmp_path):
+    config = dict(TINY_MLP)
+    config["train"] = {**TINY_MLP["train"], "steps": 600, "eval_every": 25}
+    config["train"]["checkpoint_every"] = 1000  # never: the resume starts from step 0
+    path = write_config(tmp_path / "c.yaml", config)
+
+    reference = _launch(["--config", str(path)], tmp_path / "reference")
+    out, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err.decode()[-2000:]
+
+    interrupted = tmp_path / "interrupted"
+    proc = _launch(["--config", str(path)], interrupted)
+    metrics, deadline = interrupted / "metrics.jsonl", time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if metrics.exists() and metrics.read_text().count("\n") >= 2:
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (interrupted / "final").exists(), "the run finished before it could be killed"
+    assert not list((interrupted / "checkpoints").glob("step-*"))
+    killed_rows = metrics.read_text().count("\n")
+    assert killed_rows >= 2
+
+    resumed = _launch(["--config", str(path)], interrupted)
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err.decode()[-2000:]
+    rows = [json.loads(line)["step"] for line in metrics.read_text().splitlines()]
+    assert rows == list(range(25, 601, 25))  # no step twice
+    assert metrics.read_text() == (tmp_path / "reference" / "metrics.jsonl").read_text()
+
+
+def test_no_resume_starts_the_log_over(tmp_path):
+    cfg = load_experiment(
+        write_config(tmp_path / "c.yaml", TINY_MLP),
+        ["train.steps=4", "train.eval_every=2", "train.recovery_probe=false"],
+    )
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    (run / "metrics.jsonl").write_text('{"step": 2, "eval_loss": 9}\n{"step": 4}\n')
+    train(cfg, run, resume=False, progress=False)
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 4] and rows[0]["eval_loss"] != 9  # the old rows went
+
+
+def test_temporaries_a_kill_left_are_removed_on_the_next_start(tmp_path):
+    cfg = load_experiment(
+        write_config(tmp_path / "c.yaml", TINY_MLP), ["train.steps=2", "train.recovery_probe=false"]
+    )
+    run = tmp_path / "run"
+    leftovers = [
+        run / ".final.tmp-12345" / "model.safetensors",  # killed during the final save
+        run / ".final.old-12345" / "config.json",
+        run / ".metrics.jsonl.tmp-12345",
+        run / ".prediction.json.tmp-12345",
+        run / "checkpoints" / ".tmp-step-00000010" / "model.safetensors",
+    ]
+    for path in leftovers:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("half")
+    (run / "notes.txt").write_text("mine")  # not ours: kept
+    train(cfg, run, progress=False)
+    names = sorted(p.name for p in run.iterdir())
+    assert not [n for n in names if ".tmp-" in n or ".old-" in n], names
+    assert not [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+    assert (run / "notes.txt").read_text() == "mine" and (run / "final").is_dir()
+
+
+def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path, monkeypatch):
+    import stat
+
+    from probekit.training.run_dir import RunDir
+    from synthetic.config import write_atomic
+
+    events = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        events.append(("fsync", "dir" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file"))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("rename", Path(dst).name))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    write_atomic(tmp_path / "a.json", "{}")
+    assert events == [("fsync", "file"), ("rename", "a.json"), ("fsync", "dir")]
+    assert not [p for p in tmp_path.iterdir() if p.name != "a.json"]
+
+    events.clear()
+    run = RunDir(tmp_path / "run")
+    run.path.mkdir()
+
+    def write(tmp):
+        (tmp / "model.safetensors").write_bytes(b"weights")
+
+    run.write_final(write)
+    rename = events.index(("rename", "final"))
+    assert ("fsync", "file") in events[:rename] and ("fsync", "dir") in events[:rename]
+    assert events[rename + 1 :] == [("fsync", "dir")]
+    assert (run.final / "model.safetensors").read_bytes() == b"weights"

@@ -73,6 +73,18 @@ def test_bad_input_is_named(prediction, measured, match):
 def test_a_no_prediction_is_judged_on_the_latents_tasks_do_not_force():
     # Two tasks equal z_0 and z_3: a linear head recovers those; "no" is about the rest.
     pred = {"expected_recovery": "no", "latents": {"forced_by_tasks": [0, 3]}}
-    assert verdict(pred, m(2, recovered_latents=[0, 3]))["agrees"] is True
+    others = [1, 2, 4, 5, 6, 7, 8, 9]
+    assert verdict(pred, m(2, recovered_latents=[0, 3], absent_latents=others))["agrees"] is True
+    unsure = verdict(pred, m(2, recovered_latents=[0, 3], absent_latents=others[1:]))
+    assert unsure["agrees"] is None and "[1] neither recovered nor ruled out" in unsure["reason"]
     out = verdict(pred, m(3, recovered_latents=[0, 3, 5]))
     assert out["agrees"] is False and "[5]" in out["reason"]
+
+
+def test_no_latent_recovered_is_not_recovered_only_when_every_latent_is_ruled_out():
+    # Few test inputs: nothing clears the controls, but nothing is ruled out either. That is
+    # not evidence against "yes": it is undecided.
+    assert verdict(YES, m(0, latents_absent=10))["agrees"] is False
+    out = verdict(YES, m(0, latents_absent=3))
+    assert out["verdict"] == "undecided" and out["agrees"] is None
+    assert "3 of 10 latents ruled out" in out["reason"]

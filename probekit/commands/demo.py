@@ -7,7 +7,6 @@ probekit demo --quick --out /tmp/demo-quick    # a tiny world, seconds
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -30,18 +29,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo and print its verdict table and where the report is."""
     from probekit.demo import run_demo
-    from probekit.training.run_dir import RunExistsError
 
-    try:
-        run_demo(
-            args.out,
-            quick=args.quick,
-            config=args.config,
-            overrides=args.overrides,
-            progress=not args.no_progress,
-            threads=args.threads,
-        )
-    except (FileNotFoundError, ValueError, RunExistsError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    run_demo(
+        args.out,
+        quick=args.quick,
+        config=args.config,
+        overrides=args.overrides,
+        progress=not args.no_progress,
+        threads=args.threads,
+    )
     return 0

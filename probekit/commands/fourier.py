@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from probekit.commands.generate import add_config_arguments, config_from_args
 
@@ -46,7 +45,7 @@ def format_report(rep: dict) -> str:
     width_f = max([len("flag")] + [len(f) for f in flags])
     lines = [
         f"world d={d} m={m} observation={rep['observation']}; "
-        f"{rep['n_tasks']} tasks, target={rep['target']}",
+        f"{rep['n_tasks']} task{'' if rep['n_tasks'] == 1 else 's'}, target={rep['target']}",
     ]
     if rep.get("task_summary"):
         lines.append(f"tasks ({rep['family']}, k={k}): {rep['task_summary']}")
@@ -79,7 +78,7 @@ def format_report(rep: dict) -> str:
         count,
         f"sum of degrees: in z {rep['sum_degree_z']} (mean {rep['mean_degree_z']:.2f}), "
         f"in x {rep['sum_degree_x']} (mean {rep['mean_degree_x']:.2f})",
-        f"deg(psi^-1): sum {phi['sum']}, max {phi['max']}",
+        f"deg(psi^-1) in x: sum of coordinate degrees {phi['sum']}, max {phi['max']}",
         f"total saving {rep['total_saving']} {verdict} d^2 = {rep['d_squared']}",
         f"cost flat {rep['flat_cost']} vs through z {rep['hierarchical_cost']}",
         "tasks needed (d^2 / mean saving): "
@@ -92,12 +91,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the world and tasks and print their Fourier report."""
     from synthetic.task_degrees import fourier_report
 
-    try:
-        cfg = config_from_args(args, sections=("data", "model", "train", "probe"))
-        world, tasks = cfg.build()
-        rep = fourier_report(world, tasks)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"probekit fourier: error: {err}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(args, sections=("data", "model", "train", "probe"))
+    world, tasks = cfg.build()
+    rep = fourier_report(world, tasks)
     print(json.dumps(rep, indent=2) if args.json else format_report(rep))
     return 0

@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,7 +17,11 @@ EXPERIMENT_SECTIONS = ("model", "train", "probe")
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """The config options shared by generate and fourier."""
-    parser.add_argument("--config", help="YAML with world:, tasks: and data: sections")
+    parser.add_argument(
+        "--config",
+        help="YAML with world:, tasks: and data: sections (default: the built-in defaults, "
+        "the same as `probekit train` and `probekit theory` use)",
+    )
     parser.add_argument("--world", help="YAML of the world spec (replaces the config's world)")
     parser.add_argument("--tasks", help="YAML of the task spec (replaces the config's tasks)")
     parser.add_argument(
@@ -37,14 +40,13 @@ def _section(path: str, name: str) -> dict[str, Any]:
 
 
 def config_from_args(args: argparse.Namespace, sections: Iterable[str] = EXPERIMENT_SECTIONS):
-    """The GenerateConfig named by --config/--world/--tasks and the dotted overrides."""
+    """The GenerateConfig named by --config/--world/--tasks and the dotted overrides.
+
+    Without --config the built-in defaults of every spec, as in `probekit train`.
+    """
     from synthetic.config import load_yaml
     from synthetic.dataset import load_generate_config
 
-    if not (args.config or args.world or args.tasks):
-        raise ValueError(
-            "Give --config CFG (or --world CFG and --tasks CFG); e.g. configs/default.yaml."
-        )
     base = load_yaml(args.config) if args.config else {}
     if args.world:
         base["world"] = _section(args.world, "world")
@@ -67,18 +69,11 @@ def run(args: argparse.Namespace) -> int:
     """Validate everything, generate, then write the dataset atomically."""
     from synthetic.dataset import check_output_dir, generate_dataset, read_metadata, save_dataset
 
-    try:
-        cfg = config_from_args(args)
-        check_output_dir(args.out, args.overwrite)  # fail before the work, not after
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"probekit generate: error: {err}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(args)
+    check_output_dir(args.out, args.overwrite)  # fail before the work, not after
     dsdict = generate_dataset(cfg, progress=not args.quiet)
-    try:
-        out = save_dataset(dsdict, cfg, args.out, overwrite=args.overwrite)
-    except FileExistsError as err:  # created by someone else while we generated
-        print(f"probekit generate: error: {err}", file=sys.stderr)
-        return 2
+    # FileExistsError if someone else created --out while we generated
+    out = save_dataset(dsdict, cfg, args.out, overwrite=args.overwrite)
     meta = read_metadata(out)
     w, t, d = cfg.world, cfg.tasks, cfg.data
     print(f"wrote {out}")

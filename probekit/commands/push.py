@@ -52,10 +52,10 @@ def run(args: argparse.Namespace) -> int:
             message=args.message,
         )
     except HubUnavailableError as err:
-        print(f"probekit push: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return EXIT_UNAVAILABLE
     except (HubError, FileNotFoundError, ValueError) as err:
-        print(f"probekit push: {err}", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return EXIT_REJECTED
     for result in results:
         kind = "dataset" if result.repo_type == "dataset" else "model"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
@@ -50,18 +49,14 @@ def run(args: argparse.Namespace) -> int:
 
     from probekit.sweeps.results import summary_table
     from probekit.sweeps.runner import describe, launch_commands, run_sweep
-    from probekit.sweeps.spec import SweepError, load_sweep, parse_only, select, validate
+    from probekit.sweeps.spec import load_sweep, parse_only, select, validate
 
-    try:
-        spec = load_sweep(args.config)
-        if args.no_probe:
-            spec = dataclasses.replace(spec, probe=False)
-        out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
-        points = select(spec, parse_only(args.only))
-        validate(spec, points)
-    except (SweepError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    spec = load_sweep(args.config)
+    if args.no_probe:
+        spec = dataclasses.replace(spec, probe=False)
+    out = Path(args.out) if args.out else Path("runs") / "sweeps" / spec.name
+    points = select(spec, parse_only(args.only))
+    validate(spec, points)
     if args.print_commands:
         print("\n".join(launch_commands(spec, out, points)))
         return 0
@@ -69,17 +64,13 @@ def run(args: argparse.Namespace) -> int:
         print(describe(spec, out, points))
         return 0
     start = time.time()
-    try:
-        result = run_sweep(
-            spec,
-            out,
-            only=parse_only(args.only),
-            progress=not args.no_progress,
-            figure=not args.no_figure,
-        )
-    except SweepError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    result = run_sweep(
+        spec,
+        out,
+        only=parse_only(args.only),
+        progress=not args.no_progress,
+        figure=not args.no_figure,
+    )
     print(summary_table(result.rows))
     if result.appendix_d:
         from probekit.sweeps.appendix_d import format_table

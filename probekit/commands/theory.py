@@ -71,7 +71,8 @@ def format_prediction(p: dict[str, Any]) -> str:
             f"{_deg(row['saved']):>6}  {lat}"
         )
     if p["n"] > MAX_TASK_ROWS:
-        lines.append(f"{'…':>6} ({p['n'] - MAX_TASK_ROWS} more tasks; --json lists all)")
+        more = p["n"] - MAX_TASK_ROWS
+        lines.append(f"{'…':>6} ({more} more task{'' if more == 1 else 's'}; --json lists all)")
     dz, dx = p["degree_z"], p["degree_x"]
     if dz is not None and dx is not None:
         lines.append(f"{'mean':>6} {dz['mean']:>6.2f} {dx['mean']:>6.2f}")
@@ -86,8 +87,8 @@ def format_prediction(p: dict[str, Any]) -> str:
     phi = p["psi_inverse_degree"]
     per = ", ".join(_deg(v) for v in phi["per_coordinate"])
     lines.append(
-        f"deg ψ⁻¹ (as a function of x; {methods['psi_inverse']}): sum {_deg(phi['sum'])}, "
-        f"max {_deg(phi['max'])}  [{per}]"
+        f"deg ψ⁻¹ as a function of x ({methods['psi_inverse']}): sum of coordinate degrees "
+        f"{_deg(phi['sum'])}, max {_deg(phi['max'])}  [per coordinate: {per}]"
     )
     probe = p["input_linear_probe"]
     acc = probe["mean_accuracy"]
@@ -115,7 +116,11 @@ def format_prediction(p: dict[str, Any]) -> str:
     n_star = "none (no saving per task)" if thr["n_star"] is None else f"≈ {thr['n_star']}"
     lines.append(
         f"threshold n* = d² / mean saving {thr['mean_saving_per_task']:.3g} {n_star}"
-        + (f" (deg ψ⁻¹ / mean saving ≈ {thr['n_star_exact']})" if thr["n_star_exact"] else "")
+        + (
+            f" (deg ψ⁻¹, sum of coordinate degrees, / mean saving ≈ {thr['n_star_exact']})"
+            if thr["n_star_exact"]
+            else ""
+        )
         + "  [heuristic]"
     )
     lines.append(f"  mean saving from: {thr['source']}")

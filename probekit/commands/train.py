@@ -14,7 +14,6 @@ from pathlib import Path
 
 from probekit.config import load_experiment
 from probekit.training.loop import train
-from probekit.training.run_dir import RunExistsError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,17 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def predict_first(cfg, run_dir: str | Path, *, overwrite: bool = False) -> None:
-    """Write RUN/prediction.json before training (main process only), never rewriting it.
+    """Write RUN/prediction.json before training, never rewriting it.
 
     A verdict then always compares with what was predicted before the model was trained.
-    `--overwrite` replaces the run, its prediction included.
+    `--overwrite` replaces the run, its prediction included. `train` calls it (on the main
+    process) once every check has passed, so a refused run writes nothing.
     """
-    from accelerate import PartialState
-
     from probekit.theory.predictions import PREDICTION_FILE, write_prediction
 
-    if not PartialState().is_main_process:
-        return
     if overwrite:
         (Path(run_dir) / PREDICTION_FILE).unlink(missing_ok=True)
     write_prediction(run_dir, cfg)
@@ -56,18 +52,14 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir or str(
         Path("runs") / (Path(args.config).stem if args.config else "default")
     )
-    try:
-        predict_first(cfg, run_dir, overwrite=args.overwrite)
-        result = train(
-            cfg,
-            run_dir,
-            resume=not args.no_resume,
-            overwrite=args.overwrite,
-            progress=not args.no_progress,
-        )
-    except (RunExistsError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    result = train(
+        cfg,
+        run_dir,
+        resume=not args.no_resume,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        before_write=lambda: predict_first(cfg, run_dir, overwrite=args.overwrite),
+    )
     summary = {
         k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
         for k, v in result.metrics.items()
@@ -77,10 +69,13 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of `python -m probekit.train` / `accelerate launch -m probekit.train`."""
-    parser = argparse.ArgumentParser(prog="probekit.train", description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    """Entry point of `python -m probekit.train` / `accelerate launch -m probekit.train`.
+
+    The same as `probekit train ARGS`, errors included (one `error:` line, `--debug`).
+    """
+    from probekit.cli import main as cli_main
+
+    return cli_main(["train", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

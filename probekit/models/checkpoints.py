@@ -10,6 +10,8 @@ fresh seeded weights, the `random_init` control.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,14 +45,53 @@ def checkpoint_dir(name_or_path: str | Path, revision: str | None = None) -> Pat
     return checkpoint_dir(resolve_checkpoint(name_or_path, revision=revision))
 
 
-def load_checkpoint(name_or_path: str | Path, revision: str | None = None) -> Checkpoint:
-    """Load model, tokenizer and `probekit_spec.json` from a run/final/Hub checkpoint."""
-    from transformers import AutoModel, AutoTokenizer
+@contextmanager
+def transformers_progress(enabled: bool = True) -> Iterator[None]:
+    """With `enabled=False`, transformers' own bars ("Loading weights", "Writing model shards")
+    and the Hub's download bars are off inside the block and restored after it."""
+    from transformers.utils import logging as hf_logging
+
+    if enabled or not hf_logging.is_progress_bar_enabled():
+        yield
+        return
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.enable_progress_bar()
+
+
+def _load_weights(path: Path):
+    """`AutoModel.from_pretrained(path)`; a damaged weights file is a ValueError naming it."""
+    from safetensors import SafetensorError
+    from transformers import AutoModel
+
+    try:
+        return AutoModel.from_pretrained(path)
+    except SafetensorError as err:
+        files = sorted(path.glob("*.safetensors"))
+        name = files[0] if len(files) == 1 else f"a *.safetensors file in {path}"
+        raise ValueError(
+            f"{name} is damaged ({err}): it was cut short (a kill or a full disk while it "
+            "was written) or is not a safetensors file. Train the run again with "
+            "`probekit train --overwrite`, or download the checkpoint again."
+        ) from err
+
+
+def load_checkpoint(
+    name_or_path: str | Path, revision: str | None = None, *, progress: bool = True
+) -> Checkpoint:
+    """Load model, tokenizer and `probekit_spec.json` from a run/final/Hub checkpoint.
+
+    `progress=False` also silences the bars transformers and the Hub draw while loading.
+    """
+    from transformers import AutoTokenizer
 
     import probekit.models  # noqa: F401  (registers the probekit model classes with Auto*)
 
-    path = checkpoint_dir(name_or_path, revision)
-    model = AutoModel.from_pretrained(path)
+    with transformers_progress(progress):
+        path = checkpoint_dir(name_or_path, revision)
+        model = _load_weights(path)
     has_tokenizer = any((path / f).exists() for f in ("tokenizer.json", "tokenizer_config.json"))
     tokenizer = AutoTokenizer.from_pretrained(path) if has_tokenizer else None
     spec_file = path / "probekit_spec.json"

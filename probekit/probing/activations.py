@@ -272,7 +272,7 @@ def extract_activations(
     position (SEP / CLS), whatever `position` asks for the other sites.
     """
     if isinstance(model, (str, Path)):
-        loaded = load_checkpoint(model)
+        loaded = load_checkpoint(model, progress=progress)
         model, tokenizer = loaded.model, tokenizer or loaded.tokenizer
     n = check_inputs(model, inputs)
     all_sites = site_names(model)

@@ -112,7 +112,11 @@ def probe_checkpoint(
     progress: bool = True,
 ) -> ProbeReport:
     """Probe a checkpoint (run dir, final dir, Hub id or model) layer by layer, with controls."""
-    ckpt = load_checkpoint(checkpoint, revision) if isinstance(checkpoint, (str, Path)) else None
+    ckpt = (
+        load_checkpoint(checkpoint, revision, progress=progress)
+        if isinstance(checkpoint, (str, Path))
+        else None
+    )
     model = ckpt.model if ckpt else checkpoint
     tokenizer = ckpt.tokenizer if ckpt else None
     spec = ckpt.spec if ckpt else None

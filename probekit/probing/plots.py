@@ -2,9 +2,9 @@
 
 - `plot_layer_accuracy`: probe accuracy per layer on the latents for the trained model,
   with every control on the same axes (random init, T(z), control tasks, raw input).
-- `plot_correlation_matrix`: the probe-direction × latent |correlation| matrix after
-  Hungarian matching; a recovered world shows a bright diagonal (a permutation
-  pattern once the matching is undone).
+- `plot_correlation_matrix`: |correlation| of a layer's units with the latents z_j, after
+  matching units to latents one to one (Hungarian); a recovered world shows a bright
+  diagonal (a permutation pattern once the matching is undone).
 """
 
 from __future__ import annotations
@@ -78,14 +78,22 @@ def plot_layer_accuracy(
     return _save(fig, Path(path))
 
 
-def plot_correlation_matrix(matrix: np.ndarray, path: str | Path, *, title: str = "") -> Path:
+def correlation_title(site: str = "") -> str:
+    """What the heat map shows, as its title."""
+    layer = f"the units of {site}" if site else "a layer's units"
+    return f"|correlation| of {layer} with z,\nafter matching units to latents one to one"
+
+
+def plot_correlation_matrix(
+    matrix: np.ndarray, path: str | Path, *, site: str = "", title: str = ""
+) -> Path:
     """Heat map of a matched |correlation| matrix (rows: the units matched to z_1..z_d, columns: latents)."""
     matrix = np.abs(np.asarray(matrix, dtype=float))
     matrix = matrix[: matrix.shape[1]]  # the matched units; the unmatched ones follow them
     fig, ax = plt.subplots(figsize=(4.5, 4))
     im = ax.imshow(matrix, vmin=0.0, vmax=1.0, cmap="viridis")
     ax.set_xlabel("latent z_j")
-    ax.set_ylabel("unit (matched one-to-one)")
-    ax.set_title(title or "|correlation| after matching", fontsize=9)
-    fig.colorbar(im, ax=ax, fraction=0.046)
+    ax.set_ylabel("unit matched to z_j (one-to-one)")
+    ax.set_title(title or correlation_title(site), fontsize=9)
+    fig.colorbar(im, ax=ax, fraction=0.046, label="|correlation|")
     return _save(fig, Path(path))

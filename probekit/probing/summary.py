@@ -166,26 +166,40 @@ def _scope_summary(
     return out
 
 
-def _latents_recovered(sweep: SweepResult, probe: str, site: str, fam: str, test: str):
-    """Which targets of `fam` have an interval wholly above the untrained copy's and the raw input's."""
+# A latent is confidently *absent* when its interval's upper end lies below the best control's
+# accuracy plus this margin: whatever it holds of z_i is worth less than 0.1 of accuracy.
+ABSENT_MARGIN = 0.1
+
+
+def _latent_states(sweep: SweepResult, probe: str, site: str, fam: str, test: str):
+    """(recovered, absent) target indices of `fam` at this site, from intervals.
+
+    Recovered: the interval lies wholly above the intervals of the same target read by
+    the untrained copy at this site and by the raw input. Absent: its upper end is below
+    the best of those controls' accuracies + ABSENT_MARGIN. A target that is neither is
+    undetermined: too few test inputs to tell.
+    """
     hits = sweep.correct.get(("trained", site, probe, fam, test))
     if hits is None:
         return None
-    lo, _ = wilson_interval(hits.sum(axis=0), len(hits))
+    lo, hi = wilson_interval(hits.sum(axis=0), len(hits))
     # The same target read from other representations (theory/verdict.py says why the
     # control task, another target, is reported beside rather than gating).
     control_keys = [
         ("random_init", site, probe, fam, test),
         ("input", "input", probe, fam, test),
     ]
-    highs = []
+    highs, points = [], []
     for key in control_keys:
         c = sweep.correct.get(key)
         if c is not None and c.shape[1] == hits.shape[1]:
             highs.append(wilson_interval(c.sum(axis=0), len(c))[1])
+            points.append(c.mean(axis=0))
     if not highs:  # no control measured: nothing to be above
         return None
-    return np.flatnonzero(latents_above_controls(lo, np.stack(highs))).tolist()
+    recovered = np.flatnonzero(latents_above_controls(lo, np.stack(highs)))
+    absent = np.flatnonzero(hi < np.max(points, axis=0) + ABSENT_MARGIN)
+    return recovered.tolist(), absent.tolist()
 
 
 def _add_controls(out: dict, sweep: SweepResult, test: str, primary: str) -> None:
@@ -201,14 +215,16 @@ def _add_controls(out: dict, sweep: SweepResult, test: str, primary: str) -> Non
                 "alt_basis": entry.get("acc_alt_basis"),
                 "control_task": entry.get("acc_control_task"),
             }
-            which = _latents_recovered(sweep, probe, site, primary, test)
-            if which is not None:
-                entry["latents_recovered"] = len(which)
-                entry["recovered_latents"] = which
+            states = _latent_states(sweep, probe, site, primary, test)
+            if states is not None:
+                entry["latents_recovered"] = len(states[0])
+                entry["recovered_latents"] = states[0]
+                entry["latents_absent"] = len(states[1])
+                entry["absent_latents"] = states[1]
             if "alt_basis" in {key[3] for key in sweep.correct}:
-                alt = _latents_recovered(sweep, probe, site, "alt_basis", test)
+                alt = _latent_states(sweep, probe, site, "alt_basis", test)
                 if alt is not None:
-                    entry["alt_latents_recovered"] = len(alt)
+                    entry["alt_latents_recovered"] = len(alt[0])
 
 
 @dataclass
@@ -238,9 +254,7 @@ def write_report(report: ProbeReport, out: str | Path, probes: Sequence[str]) ->
         matrix = best and report.correlations.get(("trained", best["site"], "units"))
         if matrix is not None:
             plots.plot_correlation_matrix(
-                matrix,
-                out / f"correlation_{probe}.png",
-                title=f"trained, {best['site']}: |corr| of units with z, matched",
+                matrix, out / f"correlation_{probe}.png", site=f"{best['site']} (trained)"
             )
     report.out = out
     return out

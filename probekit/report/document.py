@@ -32,9 +32,9 @@ from typing import Any
 
 import yaml
 
-from probekit.report.figures import layer_figure, training_figure
+from probekit.report.figures import run_figures, sweep_figures
 from probekit.report.references import references
-from probekit.report.render import Figure, Section, Table, render_html, render_markdown
+from probekit.report.render import Section, Table, render_html, render_markdown
 from probekit.training.run_dir import read_jsonl
 
 
@@ -115,37 +115,6 @@ def summarize_run(path: str | Path, name: str | None = None) -> RunSummary:
     )
 
 
-# --------------------------------------------------------------------------- figures
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "figure"
-
-
-def run_figures(run: RunSummary) -> list[Figure]:
-    """The probe plots (as written by `probekit probe`, else drawn here) and training curves."""
-    figs = []
-    pngs = sorted(run.probe_dir.glob("*.png")) if run.probe_dir.is_dir() else []
-    for png in pngs:
-        figs.append(
-            Figure(
-                _slug(f"{run.name}-{png.stem}"), f"{run.name}: probe/{png.name}", png.read_bytes()
-            )
-        )
-    if not pngs:
-        drawn = layer_figure(read_jsonl(run.probe_dir / "results.jsonl"), run.name)
-        if drawn is not None:
-            caption = (
-                f"{run.name}: probe accuracy per layer with controls (from probe/results.jsonl)"
-            )
-            figs.append(Figure(_slug(f"{run.name}-layers"), caption, drawn))
-    curves = training_figure(run.metrics, run.name)
-    if curves is not None:
-        caption = f"{run.name}: training curves (metrics.jsonl)"
-        figs.append(Figure(_slug(f"{run.name}-training"), caption, curves))
-    return figs
-
-
 # --------------------------------------------------------------------------- the document
 
 VERDICT_HEADER = [
@@ -159,6 +128,8 @@ QUANTITIES = {
     "acc_alt_basis": "probe accuracy: alternative basis T(z)",
     "acc_random_init": "probe accuracy: z, random init",
     "mcc_units": "MCC of units (§6)",
+    "identification_error": "identification error (ours: 0 to 4, 2 = no correlation; the "
+    "reference's scale differs)",
 }
 AGREES_CLASS = {True: "agrees", False: "disagrees", None: "inconclusive"}  # row styles
 
@@ -220,7 +191,7 @@ def run_section(run: RunSummary) -> Section:
     world, tasks, model = cfg.get("world", {}), cfg.get("tasks", {}), cfg.get("model", {})
     blocks: list = [
         f"World d = {world.get('d')}, m = {world.get('m') or world.get('d')}, observation "
-        f"{world.get('observation')}; {tasks.get('n')} {tasks.get('family')} tasks of degree "
+        f"{world.get('observation')}; {_tasks_words([tasks.get('n')], tasks)} of degree "
         f"{tasks.get('k')} ({tasks.get('target')}); model {model.get('kind')}; "
         f"{cfg.get('train', {}).get('steps')} steps. Directory: {run.path}."
     ]
@@ -255,7 +226,7 @@ def run_section(run: RunSummary) -> Section:
             for key, value, src in refs
         ]
         blocks.append(Table(["quantity", "ours", "reference", "source"], rows))
-    blocks.extend(run_figures(run))
+    blocks.extend(run_figures(run.name, run.probe_dir, run.metrics))
     return Section(f"Run {run.name}", blocks)
 
 
@@ -294,8 +265,7 @@ def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
     elif rows:
         keys = list(dict.fromkeys(k for r in rows for k in r))
         blocks.append(Table(keys, [[_fmt(r.get(k)) for k in keys] for r in rows], "sweep-table"))
-    for png in sorted(sweep_dir.glob("*.png")):
-        blocks.append(Figure(_slug(f"sweep-{png.stem}"), f"sweep: {png.name}", png.read_bytes()))
+    blocks.extend(sweep_figures(sweep_dir))
     refs = [
         [r.name, f"{r.config['tasks'].get('n')}, {r.config['tasks'].get('k')}",
          _fmt(None if r.measured.get("mcc_units") is None else 2 - 2 * r.measured["mcc_units"]), _fmt(v)]
@@ -304,9 +274,11 @@ def sweep_section(sweep_dir: Path, runs: list[RunSummary]) -> Section:
     if refs:
         blocks.append(
             "Identification error beside the paper's Appendix D (read off its figure; the "
-            "paper's definition is unpublished, ours lies in [0, 4] with 2 for no correlation, so compare trends, not values)."
+            "paper's definition is unpublished). The columns are on different scales: compare "
+            "trends over n and k, not values."
         )
-        blocks.append(Table(["run", "tasks (n, k)", "ours", "paper"], refs))
+        scales = ["ours (0 to 4; 2 = no correlation)", "paper (its MSE; another scale)"]
+        blocks.append(Table(["run", "tasks (n, k)", *scales], refs))
     return Section(f"Sweep {sweep_dir.name}", blocks)
 
 
@@ -345,7 +317,35 @@ def build_document(path: str | Path) -> tuple[str, list[Section]]:
     if is_sweep:
         sections.append(sweep_section(path, runs))
     sections += [run_section(r) for r in runs]
-    return f"probekit report: {path.name}", sections
+    return f"probekit report: {experiment_name(path, runs)}", sections
+
+
+def _tasks_words(ns: list, tasks: dict) -> str:
+    """`1 walsh task`, `1 and 64 walsh tasks`."""
+    ns = sorted(set(ns), key=lambda n: (not isinstance(n, int), n if isinstance(n, int) else 0))
+    count = str(ns[-1]) if len(ns) == 1 else f"{', '.join(map(str, ns[:-1]))} and {ns[-1]}"
+    return f"{count} {tasks.get('family')} task{'' if ns == [1] else 's'}"
+
+
+def experiment_name(path: Path, runs: list[RunSummary]) -> str:
+    """What a report is about: the sweep's name and description, else the runs' world and tasks."""
+    if (path / "sweep.json").exists():
+        spec = json.loads((path / "sweep.json").read_text())
+        name = f"sweep {spec.get('name') or path.name}"
+        return f"{name}: {spec['description']}" if spec.get("description") else name
+    if not runs:
+        return path.name
+    worlds, groups = {}, {}
+    for r in runs:
+        w, t = r.config.get("world", {}), r.config.get("tasks", {})
+        worlds[f"d = {w.get('d')}, m = {w.get('m') or w.get('d')}, {w.get('observation')}"] = 1
+        key = (t.get("family"), t.get("k"), t.get("target"))
+        groups.setdefault(key, (t, []))[1].append(t.get("n"))
+    tasks = [
+        f"{_tasks_words(ns, t)} (k = {t.get('k')}, {t.get('target')})" for t, ns in groups.values()
+    ]
+    world = next(iter(worlds)) if len(worlds) == 1 else f"{len(worlds)} worlds"
+    return f"world {world}; " + "; ".join(tasks)
 
 
 # --------------------------------------------------------------------------- writing
@@ -364,6 +364,8 @@ class ReportPaths:
     html: Path
     markdown: Path
     figures: list[Path]
+    title: str = ""
+    verdicts: Table | None = None  # the verdict table over the runs
 
 
 def write_report(path: str | Path, out: str | Path | None = None) -> ReportPaths:
@@ -378,4 +380,5 @@ def write_report(path: str | Path, out: str | Path | None = None) -> ReportPaths
         figures.append(out / name)
     _atomic_bytes(out / "report.md", markdown.encode("utf-8"))
     _atomic_bytes(out / "report.html", render_html(title, sections).encode("utf-8"))
-    return ReportPaths(out / "report.html", out / "report.md", figures)
+    verdicts = next((b for b in sections[0].blocks if isinstance(b, Table)), None)
+    return ReportPaths(out / "report.html", out / "report.md", figures, title, verdicts)

@@ -4,18 +4,25 @@ One concept: drawing a run's numbers with matplotlib (the Agg backend, so no dis
 is ever needed) into PNG bytes. `training_figure` plots task accuracy, probe accuracy
 of z and T(z) and the identification error against the step from `metrics.jsonl`;
 `layer_figure` plots held-out linear-probe accuracy per layer with its controls from
-`probe/results.jsonl`. `probekit.report.document` places them in a run's section.
+`probe/results.jsonl`. `run_figures` and `sweep_figures` gather a run's or a sweep's
+figures (the PNGs `probekit probe` and `probekit sweep` wrote, else drawn here), each with a
+caption saying what it shows; `probekit.report.document` places them in the sections.
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
+from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")  # never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
+
+from probekit.report.render import Figure  # noqa: E402
+from probekit.training.run_dir import read_jsonl  # noqa: E402
 
 
 def _png(fig) -> bytes:
@@ -92,3 +99,69 @@ def layer_figure(rows: list[dict], title: str = "") -> bytes | None:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return _png(fig)
+
+
+# --------------------------------------------------------------------------- captions
+
+CONTROLS = (
+    "an untrained copy at the same layer, the alternative basis T(z), a control task, the raw input"
+)
+PROBE_CAPTIONS = {  # file-name pattern of probe/*.png -> caption ({probe}: linear or mlp)
+    r"accuracy_(?P<probe>\w+)": "{probe} probe accuracy on the latents per layer, on inputs "
+    "held out from the probe (and from the model when it has any), with controls: " + CONTROLS,
+    r"correlation_(?P<probe>\w+)": "|correlation| of the units of the layer the {probe} probe "
+    "chose with each latent z_j, after matching units to latents one to one (Hungarian); "
+    "a bright diagonal is a layer whose units each carry one latent",
+}
+SWEEP_CAPTIONS = {
+    "appendix_d": "identification error of the representation layer vs training step, one "
+    "panel per task degree k and one curve per number of tasks n (mean over seeds, 95 % "
+    "band); circles: the paper's Appendix D final values, on its own scale (compare trends)",
+}
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "figure"
+
+
+def _caption(stem: str, captions: dict[str, str]) -> str:
+    for pattern, caption in captions.items():
+        found = re.fullmatch(pattern, stem)
+        if found:
+            return caption.format(**found.groupdict())
+    return stem.replace("_", " ")
+
+
+def run_figures(name: str, probe_dir: Path, metrics: list[dict]) -> list[Figure]:
+    """A run's probe plots (as written by `probekit probe`, else drawn here) and training curves."""
+    figs = []
+    pngs = sorted(probe_dir.glob("*.png")) if probe_dir.is_dir() else []
+    for png in pngs:
+        caption = f"{name}: {_caption(png.stem, PROBE_CAPTIONS)}."
+        figs.append(Figure(_slug(f"{name}-{png.stem}"), caption, png.read_bytes()))
+    if not pngs:
+        drawn = layer_figure(read_jsonl(probe_dir / "results.jsonl"), name)
+        if drawn is not None:
+            caption = f"{name}: {_caption('accuracy_linear', PROBE_CAPTIONS)}."
+            figs.append(Figure(_slug(f"{name}-layers"), caption, drawn))
+    curves = training_figure(metrics, name)
+    if curves is not None:
+        caption = (
+            f"{name}: during training, task accuracy and the in-training probe's accuracy on z "
+            "and T(z) (left), and the identification error of the representation's units "
+            "(right; 0 = z up to sign and order, 2 = no correlation)."
+        )
+        figs.append(Figure(_slug(f"{name}-training"), caption, curves))
+    return figs
+
+
+def sweep_figures(sweep_dir: Path) -> list[Figure]:
+    """The figures a sweep wrote (SWEEP/*.png), with captions."""
+    return [
+        Figure(
+            _slug(f"sweep-{png.stem}"),
+            f"Sweep: {_caption(png.stem, SWEEP_CAPTIONS)}.",
+            png.read_bytes(),
+        )
+        for png in sorted(sweep_dir.glob("*.png"))
+    ]

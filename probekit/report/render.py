@@ -4,7 +4,8 @@ One concept: turning a document (a title and `Section`s of paragraphs, `Table`s 
 `Figure`s) into text. `render_html` writes one self-contained page (inline CSS,
 figures embedded as base64 PNG data URIs, every piece of text passed through
 `html.escape`); `render_markdown` writes the same content as Markdown with escaped
-inline text and returns the PNG files it links to. `probekit.report.document` builds the
+inline text and returns the PNG files it links to; `text_table` lays a table out in
+fixed-width columns for a terminal. `probekit.report.document` builds the
 document from runs and sweeps.
 """
 
@@ -128,3 +129,12 @@ def render_markdown(title: str, sections: list[Section]) -> tuple[str, dict[str,
                 lines.append(_md(block))
             lines.append("")
     return "\n".join(lines), files
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    """A fixed-width plain-text table: the header, a rule, then the rows."""
+    table = [list(map(str, header)), *[list(map(str, r)) for r in rows]]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in table]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)

@@ -112,8 +112,9 @@ def _train(cfg: ExperimentConfig, run_dir: Path) -> Any:
     from probekit.theory.predictions import write_prediction
     from probekit.training.loop import train
 
-    write_prediction(run_dir, cfg)  # before training, and never rewritten after it
-    return train(cfg, run_dir, resume=True, progress=False)
+    # Before training (once every check has passed), and never rewritten after it.
+    before = lambda: write_prediction(run_dir, cfg)  # noqa: E731
+    return train(cfg, run_dir, resume=True, progress=False, before_write=before)
 
 
 @dataclass

@@ -161,7 +161,10 @@ def cost_fields(p: dict, deg, pool: dict, spec: TaskSpec) -> dict[str, Any]:
     if known:
         total = float(saved.sum())
     elif used:
-        source = f"the {used} tasks whose degrees are known ({source}; an estimate)"
+        words = (
+            "the 1 task whose degrees are" if used == 1 else f"the {used} tasks whose degrees are"
+        )
+        source = f"{words} known ({source}; an estimate)"
         total = float(savings.mean()) * n
     else:
         mean, source = _assumed_saving(spec, p["distribution"]["kind"], d)

@@ -207,13 +207,13 @@ def write_prediction(run_dir: str | Path, cfg: ExperimentConfig) -> Path:
         theirs = {k: old_cfg.get(k) for k in ("world", "tasks")}
         if _canonical(mine) != _canonical(theirs):
             raise ValueError(
-                f"{path} was made from a different world/tasks config and is never rewritten:\n"
-                f"  existing: {_canonical(theirs)}\n  requested: {_canonical(mine)}\n"
-                "Use another run directory, or remove the file by hand if the run's config changed."
+                f"{path} was made from a different world/tasks config and is never rewritten "
+                f"(existing: {_canonical(theirs)}; requested: {_canonical(mine)}). Use another "
+                "run directory, or remove the file by hand if the run's config changed."
             )
         return path
-    path.parent.mkdir(parents=True, exist_ok=True)
     record = {"prediction": predict(cfg), "config": config, "toolkit_version": _toolkit_version()}
+    path.parent.mkdir(parents=True, exist_ok=True)  # only once the prediction is made
     write_atomic(path, json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n")
     return path
 

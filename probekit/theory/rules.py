@@ -94,7 +94,8 @@ def forced_rule(p: dict) -> dict:
     else:
         says = "no task is a single latent ±z_j"
     if lat["unchecked_tasks"]:
-        says += f" ({lat['unchecked_tasks']} tasks could not be checked)"
+        u = lat["unchecked_tasks"]
+        says += f" ({u} task{'' if u == 1 else 's'} could not be checked)"
     return rule("forced_latents", FORCED_GROUNDS, bool(forced), says, latents=forced)
 
 
@@ -104,7 +105,8 @@ def _cost(p: dict) -> tuple[dict, str | None]:
     if check is not None:
         cheaper = check["cheaper"]
         says = (
-            f"through ψ⁻¹ the {n} tasks cost deg ψ⁻¹ + Σ deg(g_i) = {check['psi_inverse_degree_sum']}"
+            f"through ψ⁻¹ the {n} task{'' if n == 1 else 's'} cost deg ψ⁻¹ (the sum of its "
+            f"coordinate degrees) + Σ deg(g_i) = {check['psi_inverse_degree_sum']}"
             f" + {check['task_degree_z_sum']} = {check['hierarchical_total']} against "
             f"{check['flat_total']} flat: {cheaper}"
             + (" cheaper" if cheaper != "tie" else "")
@@ -192,7 +194,8 @@ def theory_answer(p: dict, rules: list[dict]) -> dict:
     thr = p["threshold"]
     n_star = thr["n_star_exact"] or thr["n_star"]
     need = (
-        f"about n* ≈ {n_star} tasks would be needed (the toolkit's rough threshold)"
+        f"about n* ≈ {n_star} task{'' if n_star == 1 else 's'} would be needed (the toolkit's "
+        "rough threshold)"
         if n_star
         else "no number of tasks suffices"
     )
@@ -243,7 +246,11 @@ def decide(p: dict) -> dict[str, Any]:
             THRESHOLD_GROUNDS,
             thr["n_star"] is not None,
             f"n* = ⌈d² / mean saving⌉ = {thr['n_star']}"
-            + (f", ⌈deg ψ⁻¹ / mean saving⌉ = {thr['n_star_exact']}" if thr["n_star_exact"] else "")
+            + (
+                f", ⌈deg ψ⁻¹ (sum of coordinate degrees) / mean saving⌉ = {thr['n_star_exact']}"
+                if thr["n_star_exact"]
+                else ""
+            )
             + f" (mean saving {thr['mean_saving_per_task']:.3g} from {thr['source']})",
             True,
         )

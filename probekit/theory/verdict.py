@@ -11,7 +11,9 @@ representation: the untrained copy at the same site and the raw input. The outco
   meaningful when the model fits its tasks), or the raw input already holds z
   (`input_decodable`), so no control can tell learning from the input;
 - `recovered`: every latent recovered;
-- `not_recovered`: no latent recovered;
+- `not_recovered`: no latent recovered, and every latent ruled out: its interval's upper
+  end lies below the best control's accuracy + 0.1 (`latents_absent`); when some latents
+  can be neither claimed nor ruled out, the outcome is `undecided`;
 - `partial`: k of d latents recovered.
 
 `agrees` compares it with the prediction: "yes" agrees with `recovered` and disagrees
@@ -89,8 +91,14 @@ def recovery_outcome(
         return "undecided", "; ".join(why) + f"; {nums}"
     if k == d:
         return "recovered", nums
-    if k == 0:
+    absent = measured.get("latents_absent")
+    if k == 0 and (absent is None or absent == d):
         return "not_recovered", nums
+    if k == 0:  # some latents can be neither claimed nor ruled out
+        return "undecided", (
+            f"too few test inputs to tell: {absent} of {d} latents ruled out (interval below "
+            f"the best control + 0.1), none above the controls, the rest undetermined; {nums}"
+        )
     return "partial", nums
 
 
@@ -137,9 +145,15 @@ def verdict(
         recovered = measured.get("recovered_latents")
         if forced and recovered is not None:
             others = sorted(set(recovered) - forced)
-            agrees = not others
+            absent = measured.get("absent_latents")
+            open_ = [] if absent is None else sorted(set(range(d)) - forced - set(absent))
+            agrees = False if others else (None if open_ else True)
             why = f"no recovery predicted beyond the {len(forced)} latents tasks force" + (
-                ", none observed" if agrees else f", latents {others} recovered"
+                f", latents {others} recovered"
+                if others
+                else f", latents {open_} neither recovered nor ruled out"
+                if open_
+                else ", none observed"
             )
         else:
             agrees = outcome == "not_recovered"
@@ -183,6 +197,8 @@ def measurement(
         "scope": summary.get("scope"),
         "site": best.get("site"),
         "latents_recovered": best.get("latents_recovered"),
+        "latents_absent": best.get("latents_absent"),
+        "absent_latents": best.get("absent_latents"),
         "recovered_latents": best.get("recovered_latents"),
         "alt_latents_recovered": best.get("alt_latents_recovered"),
         "d": len(per_latent) if per_latent else None,

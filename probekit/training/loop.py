@@ -11,6 +11,7 @@ The same loop runs on one CPU or many GPUs: `accelerator.prepare`, `accumulate`,
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from probekit.config import ExperimentConfig
+from probekit.models.checkpoints import transformers_progress
 from probekit.models.factory import (
     build_model,
     data_format_for,
@@ -30,10 +32,15 @@ from probekit.models.factory import (
 )
 from probekit.models.scoring import per_example_scores
 from probekit.training.batches import DatasetSource, eval_examples, make_source
-from probekit.training.recovery import final_representation, measure_recovery
+from probekit.training.progress import Pauses
+from probekit.training.recovery import (
+    final_representation,
+    measure_recovery,
+    probe_examples,
+    readout_positions,
+)
 from probekit.training.run_dir import RunDir
 from synthetic.dataset import package_versions
-from synthetic.sequences import layout_for, sequence_positions
 from synthetic.tasks import TaskSet
 from synthetic.tokenizer import build_tokenizer
 from synthetic.world import World
@@ -84,7 +91,12 @@ def _to_tensors(arrays: dict[str, np.ndarray], names: list[str], device) -> dict
 
 
 class Trainer:
-    """Holds the objects of one run; `fit()` runs the loop from wherever the run stopped."""
+    """Holds the objects of one run; `fit()` runs the loop from wherever the run stopped.
+
+    Every check that can refuse the run (data format, batch split, an existing run of
+    another config, a dataset of another world) runs before anything is written; then
+    `before_write()` (the command's prediction.json), then the run directory.
+    """
 
     def __init__(
         self,
@@ -94,6 +106,7 @@ class Trainer:
         accelerator=None,
         overwrite: bool = False,
         progress: bool = True,
+        before_write: Callable[[], object] | None = None,
     ):
         self.cfg = cfg
         self.progress = progress
@@ -122,18 +135,17 @@ class Trainer:
             )
         self.micro_batch = per_step // acc.num_processes
         self.run = RunDir(run_dir)
-        if acc.is_main_process:
-            self.run.prepare(cfg.to_dict(), overwrite=overwrite)
-        acc.wait_for_everyone()
+        self.run.check(cfg.to_dict(), overwrite=overwrite)
 
         self.world = World(cfg.world)
         self.tasks = TaskSet.from_spec(cfg.tasks, self.world)
         self.tokenizer = build_tokenizer(self.world.m, self.tasks.n, cfg.data.bits_per_token)
         self.source = make_source(cfg, self.world, self.tasks)
-        self.eval_set = eval_examples(
-            self.world, self.tasks, cfg.data, cfg.train.eval_examples, cfg.train.seed
-        )
-        self.probe_set = self._probe_set()
+        sets = (self.world, self.tasks, cfg.data, cfg.train.eval_examples, cfg.train.seed)
+        self.eval_set = eval_examples(*sets)
+        # Inputs the model never trains on: the hash holdout and/or outside data.train_region.
+        self.heldout_set = eval_examples(*sets, heldout=True) if cfg.data.holds_out else None
+        self.probe_set = probe_examples(self.world, self.tasks, cfg.data, cfg.train.seed)
 
         set_seed(cfg.train.seed)  # model init is part of the seeded state
         seq_len = (
@@ -158,22 +170,19 @@ class Trainer:
             weight_decay=cfg.train.weight_decay,
         )
         scheduler = _make_scheduler(optimizer, cfg.train)
+        if acc.is_main_process:  # every check passed: now, and only now, write
+            if before_write is not None:
+                before_write()
+            self.run.prepare(cfg.to_dict(), overwrite=overwrite)
+        acc.wait_for_everyone()
         eval_loader = DataLoader(
             TensorDataset(torch.arange(len(self.eval_set["z"]))), batch_size=512, shuffle=False
         )
         self.model, self.optimizer, self.scheduler, self.eval_loader = acc.prepare(
             model, optimizer, scheduler, eval_loader
         )
-        self.heldout_set, self.heldout_loader = None, None
-        if cfg.data.holds_out:  # the hash holdout and/or outside data.train_region
-            self.heldout_set = eval_examples(
-                self.world,
-                self.tasks,
-                cfg.data,
-                cfg.train.eval_examples,
-                cfg.train.seed,
-                heldout=True,
-            )
+        self.heldout_loader = None
+        if self.heldout_set is not None:
             self.heldout_loader = acc.prepare(
                 DataLoader(
                     TensorDataset(torch.arange(len(self.heldout_set["z"]))),
@@ -186,30 +195,6 @@ class Trainer:
 
     # -- data ---------------------------------------------------------------------------
 
-    def _probe_set(self) -> dict[str, np.ndarray]:
-        from synthetic.dataset import encode_examples
-
-        rng = np.random.default_rng([self.cfg.train.seed, 4])
-        if self.world.d <= 12:
-            z = self.world.cube()
-        else:
-            z, _ = self.world.sample(2048, rng)
-        examples = encode_examples(self.world, self.tasks, z, self.cfg.data, rng)
-        if self.cfg.data.holds_out:
-            examples["heldout"] = self.cfg.data.heldout_mask(z)
-        return examples
-
-    def _readout(self, n: int) -> torch.Tensor | None:
-        """Where the recovery probe reads: SEP for decoders, CLS for encoders, None for MLPs."""
-        if self.cfg.data.format == "array":
-            return None
-        layout = layout_for(self.world, self.tasks, self.cfg.data)
-        positions = sequence_positions(
-            self.cfg.data.format, layout, self.cfg.data.queries_per_sequence
-        )
-        role = "cls" if "cls" in positions else "sep"
-        return torch.full((n,), positions[role], dtype=torch.long)
-
     def _batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
         acc = self.accelerator
         kwargs = {}
@@ -220,15 +205,18 @@ class Trainer:
 
     # -- loop -----------------------------------------------------------------------------
 
-    def resume(self) -> int:
-        """Load the latest checkpoint, if any; returns the step to continue from."""
-        latest = self.run.latest_checkpoint()
-        if latest is None:
-            return 0
-        self.accelerator.load_state(str(latest))
-        self.step = self.run.checkpoint_step(latest)
+    def resume(self, from_checkpoint: bool = True) -> int:
+        """Load the latest checkpoint (if any and `from_checkpoint`); the step to continue from.
+
+        metrics.jsonl keeps only the rows up to that step, whatever a killed attempt logged
+        after it (all of them when there is no checkpoint): they are logged again.
+        """
+        latest = self.run.latest_checkpoint() if from_checkpoint else None
+        if latest is not None:
+            self.accelerator.load_state(str(latest))
+            self.step = self.run.checkpoint_step(latest)
         if self.accelerator.is_main_process:
-            self.run.truncate_metrics(self.step)  # evaluations after the checkpoint re-run
+            self.run.truncate_metrics(self.step)
         self.accelerator.wait_for_everyone()
         return self.step
 
@@ -243,6 +231,7 @@ class Trainer:
             disable=not (self.progress and acc.is_local_main_process),
         )
         metrics: dict[str, float] = {}
+        pauses = Pauses()  # evaluations and checkpoints stay out of the bar's rate and ETA
         self.model.train()
         while self.step < cfg.steps:
             for micro in range(cfg.grad_accum):
@@ -259,15 +248,18 @@ class Trainer:
             bar.update(1)
             last = self.step == cfg.steps
             if self.step % cfg.eval_every == 0 or last:
-                metrics = self.evaluate()
+                with pauses.paused(bar):
+                    metrics = self.evaluate()
                 bar.set_postfix(
                     loss=f"{metrics['eval_loss']:.3f}",
                     acc=f"{metrics['eval_acc']:.3f}",
                     z=f"{metrics.get('probe_acc_z', float('nan')):.2f}",
+                    eval=pauses.label(),
                 )
                 self.model.train()
             if self.step % cfg.checkpoint_every == 0 and not last:
-                self.save_checkpoint()
+                with pauses.paused(bar):
+                    self.save_checkpoint()
         bar.close()
         self.accelerator.end_training()  # flushes and closes trackers, if any
         final_dir = self.save_final(metrics)
@@ -314,7 +306,8 @@ class Trainer:
             model = acc.unwrap_model(self.model)
             names = [n for n in self.input_names if n not in ("labels", "targets")]
             inputs = _to_tensors(self.probe_set, names, acc.device)
-            readout = self._readout(len(self.probe_set["z"]))
+            n = len(self.probe_set["z"])
+            readout = readout_positions(self.world, self.tasks, self.cfg.data, n)
             rep = final_representation(model, inputs, readout)
             metrics.update(
                 measure_recovery(
@@ -359,7 +352,8 @@ class Trainer:
             }
 
             def write(tmp: Path) -> None:
-                model.save_pretrained(tmp, safe_serialization=True)
+                with transformers_progress(self.progress):  # "Writing model shards"
+                    model.save_pretrained(tmp, safe_serialization=True)
                 self.tokenizer.save_pretrained(tmp)
                 (tmp / "probekit_spec.json").write_text(json.dumps(spec, indent=2, default=float))
 
@@ -376,9 +370,21 @@ def train(
     resume: bool = True,
     overwrite: bool = False,
     progress: bool = True,
+    before_write: Callable[[], object] | None = None,
 ) -> TrainResult:
-    """Train (or resume) the run in `run_dir` to completion and return what it produced."""
-    trainer = Trainer(cfg, run_dir, accelerator=accelerator, overwrite=overwrite, progress=progress)
-    if resume:
-        trainer.resume()
+    """Train (or resume) the run in `run_dir` to completion and return what it produced.
+
+    A refused run (a bad config, a finished run or a run of another config in `run_dir`, a
+    `train.data_dir` of another world) writes nothing. `before_write` is called once every
+    check has passed and before the run directory is written (the prediction goes there).
+    """
+    trainer = Trainer(
+        cfg,
+        run_dir,
+        accelerator=accelerator,
+        overwrite=overwrite,
+        progress=progress,
+        before_write=before_write,
+    )
+    trainer.resume(from_checkpoint=resume)
     return trainer.fit()

@@ -17,6 +17,33 @@ import numpy as np
 import torch
 
 from probekit.models.factory import has_representation_layer
+from synthetic.sequences import layout_for, sequence_positions
+
+
+def probe_examples(world, tasks, data, seed: int) -> dict[str, np.ndarray]:
+    """The recovery probe's inputs: the whole cube up to d = 12, else 2048 sampled latents.
+
+    With a holdout rule, `heldout` marks the inputs the model never trains on.
+    """
+    from synthetic.dataset import encode_examples
+
+    rng = np.random.default_rng([seed, 4])
+    z = world.cube() if world.d <= 12 else world.sample(2048, rng)[0]
+    examples = encode_examples(world, tasks, z, data, rng)
+    if data.holds_out:
+        examples["heldout"] = data.heldout_mask(z)
+    return examples
+
+
+def readout_positions(world, tasks, data, n: int) -> torch.Tensor | None:
+    """Where the recovery probe reads: SEP for decoders, CLS for encoders, None for MLPs."""
+    if data.format == "array":
+        return None
+    positions = sequence_positions(
+        data.format, layout_for(world, tasks, data), data.queries_per_sequence
+    )
+    role = "cls" if "cls" in positions else "sep"
+    return torch.full((n,), positions[role], dtype=torch.long)
 
 
 @torch.no_grad()

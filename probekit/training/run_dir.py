@@ -5,8 +5,11 @@
     RUN/checkpoints/     step-00000500/ ... (accelerate save_state), last K kept
     RUN/final/           save_pretrained output + tokenizer + probekit_spec.json
 
-Every write lands in a temporary sibling first and is renamed into place, so a run
-killed at any moment leaves either the old or the new file, never half of one.
+Every write lands in a temporary sibling first (`.NAME.tmp-PID`, `.final.tmp-PID/`,
+`checkpoints/.tmp-step-N/`), is fsynced, and is renamed into place, and the directory is
+fsynced after the rename: a run killed (or a machine losing power) at any moment leaves
+either the old or the new file, never half of one. The temporaries a kill leaves behind
+are removed when the run next starts (`RunDir.prepare`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 
 import yaml
 
+from synthetic.config import fsync_dir, fsync_tree, write_atomic
+
 _CHECKPOINT = re.compile(r"^step-(\d{8})$")
 
 
@@ -28,10 +33,13 @@ class RunExistsError(RuntimeError):
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """Write `text` to `path` through a fsynced temporary file and a rename."""
+    write_atomic(path, text)
+
+
+def _is_temporary(name: str) -> bool:
+    """Names of the temporaries written here: `.X.tmp-PID`, `.final.old-PID`, `.tmp-step-N`."""
+    return name.startswith(".") and (".tmp-" in name or name.startswith(".final.old-"))
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -75,11 +83,10 @@ class RunDir:
         self.checkpoints = self.path / "checkpoints"
         self.final = self.path / "final"
 
-    def prepare(self, config: dict, *, overwrite: bool = False) -> None:
-        """Create the directory, refuse to clobber a finished or different run, save the config."""
-        if overwrite and self.path.exists():
-            for child in (self.final, self.checkpoints, self.metrics, self.config):
-                _remove(child)
+    def check(self, config: dict, *, overwrite: bool = False) -> None:
+        """Refuse (RunExistsError) to clobber a finished run or resume a different one; writes nothing."""
+        if overwrite:
+            return
         if self.final.exists():
             raise RunExistsError(
                 f"{self.path} already holds a finished run ({self.final} exists). "
@@ -94,8 +101,27 @@ class RunDir:
                     f"({'; '.join(changes[:8])}). Resume it with the same config, use "
                     f"--overwrite to start over, or choose another --run-dir."
                 )
+
+    def prepare(self, config: dict, *, overwrite: bool = False) -> None:
+        """Check (as `check`), remove what a killed attempt left half-written, save the config."""
+        self.check(config, overwrite=overwrite)
+        if overwrite and self.path.exists():
+            for child in (self.final, self.checkpoints, self.metrics, self.config):
+                _remove(child)
+        self.remove_temporaries()
         self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config, yaml.safe_dump(config, sort_keys=False))
+
+    def remove_temporaries(self) -> list[Path]:
+        """Delete the temporaries a killed run left (`.final.tmp-PID/`, `.X.tmp-PID`, ...)."""
+        removed = []
+        for folder in (self.path, self.checkpoints):
+            if folder.is_dir():
+                for child in folder.iterdir():
+                    if _is_temporary(child.name):
+                        _remove(child)
+                        removed.append(child)
+        return removed
 
     # -- metrics --------------------------------------------------------------------------
 
@@ -111,7 +137,9 @@ class RunDir:
         return read_jsonl(self.metrics)
 
     def truncate_metrics(self, step: int) -> None:
-        """Drop rows logged after `step` (they are re-run after a resume)."""
+        """Drop rows logged after `step` (they are re-run after a resume; step 0: all of them)."""
+        if not self.metrics.exists():
+            return
         rows = [r for r in self.read_metrics() if r.get("step", 0) <= step]
         atomic_write_text(self.metrics, "".join(json.dumps(r) + "\n" for r in rows))
 
@@ -124,9 +152,11 @@ class RunDir:
     def commit_checkpoint(self, tmp: Path, step: int, *, keep: int) -> Path:
         """Rename a fully written checkpoint into place and prune to the last `keep`."""
         (tmp / "trainer_state.json").write_text(json.dumps({"step": step}))
+        fsync_tree(tmp)  # on disk before the rename makes it the checkpoint to resume from
         target = self.checkpoints / f"step-{step:08d}"
         _remove(target)
         os.replace(tmp, target)
+        fsync_dir(self.checkpoints)
         for old in self.list_checkpoints()[:-keep]:
             _remove(old)
         return target
@@ -156,10 +186,12 @@ class RunDir:
         _remove(tmp)
         tmp.mkdir(parents=True)
         write(tmp)
+        fsync_tree(tmp)
         old = self.path / f".final.old-{os.getpid()}"
         if self.final.exists():  # a stale final/ moves aside first: a rename cannot replace a dir
             os.replace(self.final, old)
         os.replace(tmp, self.final)
+        fsync_dir(self.path)
         _remove(old)
         return self.final
 
