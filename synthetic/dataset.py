@@ -242,12 +242,14 @@ def save_dataset(
         tokenizer.save_pretrained(str(tmp / TOKENIZER_DIR))
         meta = dataset_metadata(dsdict, cfg)
         config.write_atomic(tmp / METADATA_FILE, json.dumps(meta, indent=2) + "\n")
+        config.fsync_tree(tmp)  # on disk before the rename publishes it
         old = None
         if out.exists():
             # Move the old one aside first so the final rename is atomic, then delete it.
             old = out.parent / f".{out.name}.old-{tag}"
             os.rename(out, old)
         os.rename(tmp, out)
+        config.fsync_dir(out.parent)
         if old is not None:
             shutil.rmtree(old)
     finally:

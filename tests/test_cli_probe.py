@@ -112,6 +112,7 @@ def test_text_dataset_on_a_foreign_checkpoint(tmp_path, text_dir, kind, capsys):
             "--position",
             "mean_x",
             "--no-progress",
+            "--json",
         ]
     )
     assert code == 0, capsys.readouterr().err
@@ -130,6 +131,7 @@ def test_text_dataset_on_a_foreign_checkpoint(tmp_path, text_dir, kind, capsys):
 
 def test_text_dataset_errors_name_the_problem(tmp_path, text_dir, capsys):
     ckpt = _text_model("bert", tmp_path / "bert")
+    capsys.readouterr()  # what saving the test model printed
     base = [
         "probe",
         str(ckpt),
@@ -139,12 +141,13 @@ def test_text_dataset_errors_name_the_problem(tmp_path, text_dir, capsys):
         str(tmp_path / "o"),
         "--no-progress",
     ]
-    assert main([*base, "--label-columns", "animal,size"]) == 1
+    assert main([*base, "--label-columns", "animal,size"]) == 2
     err = capsys.readouterr().err
     assert "'size'" in err and "Existing columns: text, animal, colour, flat" in err
-    assert main([*base, "--label-columns", "flat"]) == 1
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert main([*base, "--label-columns", "flat"]) == 2
     assert "single class" in capsys.readouterr().err
-    assert main([*base, "--label-columns", "animal", "--sites", "layer.5"]) == 1
+    assert main([*base, "--label-columns", "animal", "--sites", "layer.5"]) == 2
     assert "embed, layer.1, layer.2" in capsys.readouterr().err
     assert not (tmp_path / "o" / "results.jsonl").exists()
 
@@ -187,11 +190,18 @@ def test_run_directory_is_reprobed_from_its_spec(tmp_path, capsys):
         == 0
     )
     out = tmp_path / "run" / "probe"  # the default for a run directory
+    printed = capsys.readouterr().out  # a readable table by default, not JSON
+    assert printed.startswith("probed ") and "linear probe, held-out accuracy:" in printed
+    table = printed.splitlines()
+    header = next(line for line in table if line.strip().startswith("layer"))
+    assert header.split()[:4] == ["layer", "z", "z,", "untrained"]
+    assert any(line.startswith("* layer.2 ") for line in table)  # the chosen layer
+    assert "* chosen on validation inputs: layer.2, z " in printed
     rows = [json.loads(line) for line in (out / "results.jsonl").read_text().splitlines()]
     assert {(r["model"], r["site"]) for r in rows} == {("trained", "layer.2"), ("input", "input")}
     assert {r["position"] for r in rows if r["model"] == "trained"} == {"last_x"}
     assert len({r["target"] for r in rows if r["target_family"] == "z"}) == 6  # z0..z4 + "all"
-    assert main(["probe", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 1
+    assert main(["probe", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert "does not exist" in capsys.readouterr().err
 
 
@@ -267,5 +277,5 @@ def test_text_control_task_labels_the_word_types_a_user_names(tmp_path, text_dir
     assert main([*base, "--control-type-column", "colour", "--out", str(tmp_path / "b")]) == 0
     summary = json.loads((tmp_path / "b" / "summary.json").read_text())
     assert summary["inputs"]["control_type"] == "colour" and summary["inputs"]["control_types"] == 3
-    assert main([*base, "--control-type-column", "nope", "--out", str(tmp_path / "c")]) == 1
+    assert main([*base, "--control-type-column", "nope", "--out", str(tmp_path / "c")]) == 2
     assert "Control type column 'nope'" in capsys.readouterr().err

@@ -85,8 +85,9 @@ def test_bad_input_fails_with_a_clear_message(tmp_path, capsys):
         preset_path(config=tmp_path / "missing.yaml")
     with pytest.raises(ValueError, match="distinct positive"):
         run_demo(tmp_path, quick=True, task_counts=(4, 4))
-    assert main(["demo", "--quick", "--out", str(tmp_path), "tasks.nn=3"]) == 1
-    assert "nn" in capsys.readouterr().err
+    assert main(["demo", "--quick", "--out", str(tmp_path), "tasks.nn=3"]) == 2
+    err = capsys.readouterr().err
+    assert "nn" in err and err.startswith("error: ") and err.count("\n") == 1
 
 
 def test_format_table_aligns_columns():

@@ -273,3 +273,21 @@ def test_auto_position_reads_where_the_model_answers():
     assert readout_position(build_model(ModelConfig(kind="bert-mlm", **tiny), **common)) == "cls"
     assert readout_position(build_model(ModelConfig(kind="gpt2", **tiny), **common)) == "sep"
     assert readout_position(build_model(ModelConfig(kind="llama-lm", **tiny), **common)) == "sep"
+
+
+def test_the_heat_map_says_it_is_matched_absolute_correlation(tmp_path, monkeypatch):
+    import matplotlib.axes
+
+    from probekit.probing import plots
+
+    titles = []
+    real = matplotlib.axes.Axes.set_title
+    monkeypatch.setattr(
+        matplotlib.axes.Axes, "set_title", lambda ax, t, **kw: titles.append(t) or real(ax, t, **kw)
+    )
+    path = plots.plot_correlation_matrix(np.eye(4), tmp_path / "c.png", site="layer.2 (trained)")
+    assert path.read_bytes()[:4] == b"\x89PNG"
+    assert titles == [
+        "|correlation| of the units of layer.2 (trained) with z,\n"
+        "after matching units to latents one to one"
+    ]

@@ -16,7 +16,8 @@ from PIL import Image
 
 from probekit.cli import main
 from probekit.config import load_experiment
-from probekit.report.document import references, summarize_run, write_report
+from probekit.report.document import build_document, references, summarize_run, write_report
+from probekit.report.render import Figure, Table
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 QUICK, DEFAULT = CONFIGS / "demo" / "quick.yaml", CONFIGS / "default.yaml"
@@ -228,14 +229,63 @@ def test_sweep_directory_gets_its_table_figure_and_the_paper_column(tmp_path):
     assert "<td>0.070</td>" in text  # the paper's Appendix D value for k = 2, n = 64
 
 
-def test_cli_report_writes_and_rejects_a_directory_without_runs(tmp_path, capsys):
+def test_cli_report_prints_a_table_or_json_and_rejects_a_directory_without_runs(tmp_path, capsys):
     run = _run(tmp_path, "r", n=64, task_acc=0.97, z=0.95, rec=0.5, rand=0.5)
     assert main(["report", str(run), "--out", str(tmp_path / "o")]) == 0
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert lines[0].startswith("probekit report: world d = 6")  # the experiment, not "r"
+    header = next(i for i, line in enumerate(lines) if line.startswith("run "))
+    assert ["run", "predicted", "task", "acc."] == lines[header].split()[:4]
+    assert set(lines[header + 1].replace(" ", "")) == {"-"}
+    assert lines[header + 2].split()[:2] == ["r", "yes"] and "recovered" in lines[header + 2]
+    assert f"report: {tmp_path / 'o' / 'report.html'}" in text
+    assert main(["report", str(run), "--out", str(tmp_path / "o"), "--json"]) == 0
     printed = json.loads(capsys.readouterr().out)
     assert Path(printed["html"]).is_file() and Path(printed["markdown"]).is_file()
     (tmp_path / "empty").mkdir()
-    assert main(["report", str(tmp_path / "empty")]) == 1
-    assert "No run found" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "empty")]) == 2
+    err = capsys.readouterr().err
+    assert "No run found" in err and err.count("\n") == 1
+    assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_titles_name_the_experiment_and_captions_say_what_figures_show(tmp_path):
+    runs = tmp_path / "runs"
+    for n in (1, 64):
+        _run(runs, f"tasks-{n}", n=n, task_acc=0.97, z=0.95, rec=0.5, rand=0.5, png=True)
+    (runs / "tasks-1" / "probe" / "correlation_linear.png").write_bytes(
+        (runs / "tasks-1" / "probe" / "accuracy_linear.png").read_bytes()
+    )
+    title, sections = build_document(runs)
+    world = load_experiment(QUICK).world
+    assert title == (
+        f"probekit report: world d = {world.d}, m = {world.n_observed}, {world.observation}; "
+        f"1 and 64 walsh tasks (k = {load_experiment(QUICK).tasks.k}, sign)"
+    )
+    text = write_report(runs, tmp_path / "out").markdown.read_text()
+    assert "1 walsh task of degree" in text and "1 walsh tasks" not in text
+    assert "64 walsh tasks of degree" in text
+    figures = [b for section in sections for b in section.blocks if isinstance(b, Figure)]
+    captions = [f.caption for f in figures]
+    assert not [c for c in captions if ".png" in c or "probe/" in c or "jsonl" in c], captions
+    heat = [c for c in captions if "|correlation|" in c]
+    assert len(heat) == 1 and "after matching units to latents one to one" in heat[0]
+    assert heat[0].startswith("tasks-1: ") and "z_j" in heat[0]
+    assert sum("probe accuracy on the latents per layer" in c for c in captions) == 2
+
+
+def test_a_sweep_report_is_titled_by_the_sweep_and_its_scales_are_in_the_table(tmp_path):
+    sweep = tmp_path / "sweep"
+    _run(sweep, "tasks.n=64", n=64, task_acc=0.97, z=0.9, rec=0.5, rand=0.5)
+    (sweep / "sweep.json").write_text(
+        json.dumps({"name": "appendix_d", "description": "identification error vs n and k"})
+    )
+    title, sections = build_document(sweep)
+    assert title == "probekit report: sweep appendix_d: identification error vs n and k"
+    tables = [b for s in sections for b in s.blocks if isinstance(b, Table)]
+    paper = next(t for t in tables if t.header[:2] == ["run", "tasks (n, k)"])
+    assert "2 = no correlation" in paper.header[2] and "another scale" in paper.header[3]
 
 
 def render_in_chromium(html_path: Path, tmp: Path) -> tuple[str, Path]:

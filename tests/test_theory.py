@@ -248,3 +248,18 @@ def test_tasks_in_a_parity_basis_do_not_predict_z():
     # A weight-1 basis is a permutation of z: nothing changes.
     perm = predict_specs(WorldSpec(d=6), TaskSpec(n=64, k=2, basis={**basis, "weight": 1}))
     assert perm["distribution"]["kind"] == "low_degree" and perm["expected_recovery"] == "yes"
+
+
+def test_degree_wording_says_what_is_summed_and_counts_agree():
+    one = theory_cmd.format_prediction(predict_specs(WorldSpec(d=6), TaskSpec(n=1, k=2)))
+    assert "deg ψ⁻¹ as a function of x" in one and "sum of coordinate degrees" in one
+    assert "1 tasks" not in one
+    three = predict_specs(WorldSpec(d=6), TaskSpec(n=3, k=2))
+    says = next(r["says"] for r in three["rules"] if r["rule"] == "cube_check")
+    assert says.startswith("through ψ⁻¹ the 3 tasks cost deg ψ⁻¹ (the sum of its coordinate")
+    from probekit.commands.fourier import format_report
+    from synthetic.task_degrees import fourier_report
+
+    world = World(WorldSpec(d=5))
+    text = format_report(fourier_report(world, TaskSet.from_spec(TaskSpec(n=1, k=2), world)))
+    assert "; 1 task, target=sign" in text and "deg(psi^-1) in x: sum of coordinate degrees" in text

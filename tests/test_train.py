@@ -406,3 +406,57 @@ def test_atomic_writes_reach_the_disk_before_and_after_the_rename(tmp_path, monk
     assert ("fsync", "file") in events[:rename] and ("fsync", "dir") in events[:rename]
     assert events[rename + 1 :] == [("fsync", "dir")]
     assert (run.final / "model.safetensors").read_bytes() == b"weights"
+
+
+def test_the_progress_clock_leaves_evaluation_out(tmp_path, monkeypatch, capsys):
+    import io
+    import re
+
+    from tqdm import tqdm
+
+    from probekit.training.loop import Trainer
+    from probekit.training.progress import Pauses
+
+    bar, pauses = tqdm(total=100, file=io.StringIO(), mininterval=0), Pauses()
+    bar.update(10)
+    with pauses.paused(bar):
+        time.sleep(0.4)
+    bar.update(10)
+    assert bar.format_dict["elapsed"] < 0.3 and pauses.seconds >= 0.4
+    assert bar.format_dict["rate"] is None or bar.format_dict["rate"] > 50
+
+    real = Trainer.evaluate
+
+    def slow_evaluate(self):
+        time.sleep(1.0)
+        return real(self)
+
+    monkeypatch.setattr(Trainer, "evaluate", slow_evaluate)
+    cfg = load_experiment(
+        write_config(tmp_path / "c.yaml", TINY_MLP),
+        ["train.steps=4", "train.eval_every=2", "train.recovery_probe=false"],
+    )
+    capsys.readouterr()
+    train(cfg, tmp_path / "run", progress=True)
+    err = capsys.readouterr().err
+    minutes, seconds = re.findall(r"4/4 \[(\d\d):(\d\d)<", err)[-1]
+    assert int(minutes) * 60 + int(seconds) < 2  # the two 1-second evaluations are not counted
+    assert "eval=2s" in err  # but shown beside the bar
+
+
+def test_no_progress_also_silences_the_bars_of_transformers(tmp_path, capsys):
+    from transformers.utils import logging as hf_logging
+
+    from probekit.cli import main as cli
+
+    config = write_config(tmp_path / "c.yaml", TINY_MLP)
+    run = tmp_path / "run"
+    common = ["train.steps=2", "train.recovery_probe=false"]
+    assert cli(["train", "--config", str(config), "--run-dir", str(run), *common]) == 0
+    assert "Writing model shards" in capsys.readouterr().err  # shown by default
+    again = ["train", "--config", str(config), "--run-dir", str(run), "--overwrite"]
+    assert cli([*again, "--no-progress", *common]) == 0
+    assert cli(["probe", str(run), "--no-progress", "--sites", "embed"]) == 0
+    err = capsys.readouterr().err
+    assert not [w for w in ("Writing model shards", "Loading weights", "train:", "%|") if w in err]
+    assert hf_logging.is_progress_bar_enabled()  # restored for whoever runs next

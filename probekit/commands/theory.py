@@ -117,7 +117,7 @@ def format_prediction(p: dict[str, Any]) -> str:
     lines.append(
         f"threshold n* = d² / mean saving {thr['mean_saving_per_task']:.3g} {n_star}"
         + (
-            f" (deg ψ⁻¹, sum of coordinate degrees, / mean saving ≈ {thr['n_star_exact']})"
+            f" (sum of deg ψ⁻¹'s coordinate degrees / mean saving ≈ {thr['n_star_exact']})"
             if thr["n_star_exact"]
             else ""
         )

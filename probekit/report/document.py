@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +35,7 @@ from probekit.report.figures import run_figures, sweep_figures
 from probekit.report.references import references
 from probekit.report.render import Section, Table, render_html, render_markdown
 from probekit.training.run_dir import read_jsonl
+from synthetic.config import write_atomic
 
 
 @dataclass
@@ -352,9 +352,7 @@ def experiment_name(path: Path, runs: list[RunSummary]) -> str:
 
 
 def _atomic_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    write_atomic(path, data)  # fsynced, then renamed into place
 
 
 @dataclass

@@ -108,7 +108,9 @@ CONTROLS = (
 )
 PROBE_CAPTIONS = {  # file-name pattern of probe/*.png -> caption ({probe}: linear or mlp)
     r"accuracy_(?P<probe>\w+)": "{probe} probe accuracy on the latents per layer, on inputs "
-    "held out from the probe (and from the model when it has any), with controls: " + CONTROLS,
+    "held out from the probe (and from the model when it has any), with controls: "
+    + CONTROLS
+    + "; and the MCC of the layer's units with z",
     r"correlation_(?P<probe>\w+)": "|correlation| of the units of the layer the {probe} probe "
     "chose with each latent z_j, after matching units to latents one to one (Hungarian); "
     "a bright diagonal is a layer whose units each carry one latent",

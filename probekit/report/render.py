@@ -125,6 +125,7 @@ def render_markdown(title: str, sections: list[Section]) -> tuple[str, dict[str,
                     name = f"{block.slug}-{len(files)}.png"
                 files[name] = block.png
                 lines.append(f"![{_md(block.caption)}]({name})")
+                lines += ["", f"*{_md(block.caption)}*"]  # a caption the reader sees
             else:
                 lines.append(_md(block))
             lines.append("")
