@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import yaml
 from scipy import stats
+from test_sweep import _sweep_file  # the tiny config and sweep file of test_sweep
 
 from probekit.cli import main as cli_main
 from probekit.sweeps.aggregate import aggregate_rows
@@ -26,29 +27,6 @@ from probekit.sweeps.runner import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {  # the tiny config of tests/test_sweep.py
-    "world": {"d": 5, "observation": "random_bijection", "seed": 0},
-    "tasks": {"family": "walsh", "n": 4, "k": 2, "target": "sign", "seed": 0},
-    "data": {"format": "array", "seed": 0},
-    "model": {"kind": "mlp", "hidden": 16, "n_layers": 2},
-    "train": {
-        "steps": 12,
-        "batch_size": 32,
-        "warmup_steps": 2,
-        "eval_every": 6,
-        "eval_examples": 64,
-        "checkpoint_every": 6,
-        "seed": 0,
-    },
-    "probe": {"controls": ["random_init", "alt_basis"], "z_pairs": False, "cv": 2},
-}
-
-
-def _sweep_file(tmp_path: Path, **sweep) -> Path:
-    (tmp_path / "base.yaml").write_text(yaml.safe_dump(TINY))
-    path = tmp_path / "tiny_sweep.yaml"
-    path.write_text(yaml.safe_dump({"name": "tiny", "base": "base.yaml", **sweep}, sort_keys=False))
-    return path
 
 
 def _rows(out: Path) -> list[dict]:
