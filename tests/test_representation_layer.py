@@ -299,3 +299,15 @@ def test_training_with_a_representation_layer_logs_recovery(tmp_path):
     assert rows[-1]["mcc"] == pytest.approx(1 - rows[-1]["identification_error"] / 2)
     model = AutoModel.from_pretrained(result.final_dir)
     assert model.config.representation_dim == 6 and "repr" in site_names(model)
+
+
+def test_recovery_also_reports_the_models_training_inputs_when_some_are_held_out():
+    # Never-seen rows that hold nothing of z beside seen rows that hold z exactly: the two
+    # scopes must come out apart.
+    z = cube(8).astype(np.float64)
+    rng = np.random.default_rng(0)
+    unseen = rng.random(len(z)) < 0.25
+    rep = np.where(unseen[:, None], rng.normal(size=z.shape), z)
+    out = measure_recovery(rep, z, z, seed=0, unseen=unseen)
+    assert out["probe_acc_z"] < 0.7 and out["identification_error"] > 1.0
+    assert out["probe_acc_z_seen"] == 1.0 and out["mcc_seen"] > 0.99

@@ -113,9 +113,24 @@ def measure_recovery(
     ident = identification_error(
         rep[test_idx], z[test_idx], match_on=(rep[train_idx], z[train_idx])
     )
-    return {
+    out = {
         "probe_acc_z": float(scores[:d].mean()),
         "probe_acc_alt_basis": float(scores[d:].mean()) if d >= 3 else float("nan"),
         "identification_error": float(ident["identification_error"]),
         "mcc": float(ident["mcc"]),
     }
+    seen = np.flatnonzero(~unseen) if unseen is not None and len(test_idx) == unseen.sum() else None
+    if seen is not None and len(np.unique(x[seen], axis=0)) > 2:
+        # The same on the model's training inputs, held out from the probe only: behind a
+        # random bijection the unseen inputs are at chance by construction, and only
+        # these say what the model represents of its data.
+        fit, test = (seen[i] for i in split_by_distinct_inputs(x[seen], test_fraction, rng))
+        if varied(fit) and varied(test):
+            res = fit_linear_probes(
+                rep[None], targets[:, :d], fit, test, Cs=Cs, cv=3, seed=seed, num_threads=1
+            )
+            ident = identification_error(rep[test], z[test], match_on=(rep[fit], z[fit]))
+            out["probe_acc_z_seen"] = float(np.asarray(res.scores[0]).mean())
+            out["identification_error_seen"] = float(ident["identification_error"])
+            out["mcc_seen"] = float(ident["mcc"])
+    return out
