@@ -180,6 +180,13 @@ def test_gpt2_multitask_trains_and_round_trips(tmp_path):
     assert 0.0 <= result.metrics["eval_acc"] <= 1.0
 
 
+def _run_to_the_end(config: Path, run_dir: Path) -> None:
+    """An uninterrupted `python -m probekit.train` run: the reference a killed run must match."""
+    reference = _launch(["--config", str(config)], run_dir)
+    _, err = reference.communicate(timeout=600)
+    assert reference.returncode == 0, err.decode()[-2000:]
+
+
 def _launch(args: list[str], run_dir: Path) -> subprocess.Popen:
     return subprocess.Popen(
         [sys.executable, "-m", "probekit.train", *args, "--run-dir", str(run_dir), "--no-progress"],
@@ -200,9 +207,7 @@ def test_killed_run_resumes_to_identical_result(tmp_path):
     }
     path = write_config(tmp_path / "c.yaml", config)
 
-    reference = _launch(["--config", str(path)], tmp_path / "reference")
-    out, err = reference.communicate(timeout=600)
-    assert reference.returncode == 0, err.decode()[-2000:]
+    _run_to_the_end(path, tmp_path / "reference")
 
     interrupted = tmp_path / "interrupted"
     proc = _launch(["--config", str(path)], interrupted)
@@ -308,9 +313,7 @@ def test_a_run_killed_before_its_first_checkpoint_logs_each_step_once(tmp_path):
     config["train"]["checkpoint_every"] = 1000  # never: the resume starts from step 0
     path = write_config(tmp_path / "c.yaml", config)
 
-    reference = _launch(["--config", str(path)], tmp_path / "reference")
-    out, err = reference.communicate(timeout=600)
-    assert reference.returncode == 0, err.decode()[-2000:]
+    _run_to_the_end(path, tmp_path / "reference")
 
     interrupted = tmp_path / "interrupted"
     proc = _launch(["--config", str(path)], interrupted)

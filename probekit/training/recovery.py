@@ -98,7 +98,10 @@ def measure_recovery(
         return len(idx) > 1 and bool(np.all(np.ptp(z[idx], axis=0) > 0))
 
     train_idx, test_idx = split_by_distinct_inputs(x, test_fraction, rng)
-    if unseen is not None and varied(np.flatnonzero(unseen)) and varied(np.flatnonzero(~unseen)):
+    on_unseen = (
+        unseen is not None and varied(np.flatnonzero(unseen)) and varied(np.flatnonzero(~unseen))
+    )
+    if on_unseen:
         train_idx, test_idx = np.flatnonzero(~unseen), np.flatnonzero(unseen)
     d = z.shape[1]
     # A basis of pair products needs d ≥ 3 (an invertible recoding with no single-bit row).
@@ -110,16 +113,19 @@ def measure_recovery(
     scores = np.asarray(result.scores[0])
     z = z.astype(np.float64)
     rep = np.asarray(rep, dtype=np.float64)
-    ident = identification_error(
-        rep[test_idx], z[test_idx], match_on=(rep[train_idx], z[train_idx])
-    )
+    if varied(test_idx) and varied(train_idx):
+        ident = identification_error(
+            rep[test_idx], z[test_idx], match_on=(rep[train_idx], z[train_idx])
+        )
+    else:  # a world too small for both sides to see every latent vary
+        ident = {"identification_error": float("nan"), "mcc": float("nan")}
     out = {
         "probe_acc_z": float(scores[:d].mean()),
         "probe_acc_alt_basis": float(scores[d:].mean()) if d >= 3 else float("nan"),
         "identification_error": float(ident["identification_error"]),
         "mcc": float(ident["mcc"]),
     }
-    seen = np.flatnonzero(~unseen) if unseen is not None and len(test_idx) == unseen.sum() else None
+    seen = np.flatnonzero(~unseen) if on_unseen else None
     if seen is not None and len(np.unique(x[seen], axis=0)) > 2:
         # The same on the model's training inputs, held out from the probe only: behind a
         # random bijection the unseen inputs are at chance by construction, and only
