@@ -10,12 +10,17 @@ error, a missing file, an existing run, a YAML syntax error, a damaged weights f
 Hub error) is printed as one `error: ...` line and exits 2 (3 when the Hub cannot be
 reached: retry later); anything else is a bug and keeps its traceback. `--debug`, anywhere
 on the command line, shows the traceback of every error.
+
+Every command takes `--threads N`, torch's intra-op threads for the whole command
+(`threads_for` says how the default is chosen).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 
 EXIT_USAGE = 2  # a usage or config error: the message says what to change
@@ -27,6 +32,7 @@ SUBCOMMANDS: dict[str, str] = {
     "fourier": "Fourier-Walsh degrees of the tasks, in z and in x",
     "train": "pretrain a model on proxy tasks (also under `accelerate launch`)",
     "probe": "probe a checkpoint layer by layer for the latents, with controls",
+    "intervene": "does the model use what the probe finds? steer, erase, interchange per site",
     "theory": "what the theory predicts for a world and task set",
     "sweep": "run a grid of training + probing runs, resumably",
     "report": "write an HTML/Markdown report for a run or a sweep",
@@ -48,6 +54,15 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
         "--debug", action="store_true", help="show the traceback of an error (anywhere in argv)"
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--threads",
+        type=_thread_count,
+        default=None,
+        metavar="N",
+        help="torch intra-op threads (default: $OMP_NUM_THREADS if set, else 1, the fastest "
+        "for this toolkit's small models on a shared CPU; 0 = torch's own default)",
+    )
     for name, help_text in SUBCOMMANDS.items():
         if name != load:
             sub.add_parser(name, help=help_text, add_help=False)
@@ -59,10 +74,62 @@ def build_parser(load: str | None = None) -> argparse.ArgumentParser:
             p = sub.add_parser(name, help=f"(unavailable: {err})", add_help=False)
             p.set_defaults(_run=_unavailable(name, err))
             continue
-        p = sub.add_parser(name, help=help_text, description=help_text)
+        p = sub.add_parser(name, help=help_text, description=help_text, parents=[common])
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
+
+
+def _thread_count(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(
+            f"--threads must be a whole number >= 0 (0 = torch's default), got {value!r}"
+        )
+    return n
+
+
+def threads_for(requested: int | None, environ=os.environ) -> int | None:
+    """The intra-op thread count to set, or None to leave torch's default.
+
+    An explicit `--threads` wins; then `OMP_NUM_THREADS`, which torch already reads;
+    otherwise one thread. The models trained and probed here are small (widths of
+    128-256), and on a 2-core machine that is doing anything else torch's default pool
+    spends more time synchronising than computing: the README's "Threads" paragraph and
+    `benchmarks/bench_threads.py` give the measurement behind the default.
+    """
+    if requested is not None:
+        return None if requested == 0 else requested
+    if environ.get("OMP_NUM_THREADS"):
+        return None
+    return 1
+
+
+@contextlib.contextmanager
+def thread_count(requested: int | None):
+    """Run the block with `threads_for(requested)` threads, then restore what was there."""
+    n = threads_for(requested)
+    env_before = os.environ.get("OMP_NUM_THREADS")
+    torch_before = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+    if n is not None:
+        # Before torch is imported the environment is enough (and reaches the processes a
+        # sweep starts); importing torch here would slow the commands that never need it.
+        os.environ["OMP_NUM_THREADS"] = str(n)
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(n)
+    try:
+        yield
+    finally:
+        if n is not None:
+            if env_before is None:
+                os.environ.pop("OMP_NUM_THREADS", None)
+            else:
+                os.environ["OMP_NUM_THREADS"] = env_before
+            if torch_before is not None:
+                sys.modules["torch"].set_num_threads(torch_before)
 
 
 def _unavailable(name: str, err: Exception):
@@ -164,7 +231,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    return run_command(args._run, args, debug=debug)
+    with thread_count(getattr(args, "threads", None)):
+        return run_command(args._run, args, debug=debug)
 
 
 if __name__ == "__main__":

@@ -172,6 +172,7 @@ def _run_demo(out, quick, config, task_counts, overrides, progress, log) -> Demo
         run, data = out / "runs" / name, out / "data" / name
         cfg = run_config(base, n, data, overrides)
         for step in ("generate", "train", "probe"):
+            log(f"[demo] {step:<8} {name}: started")
             start = time.perf_counter()
             if step == "generate":
                 did = ensure_dataset(cfg, data, progress)
@@ -184,6 +185,7 @@ def _run_demo(out, quick, config, task_counts, overrides, progress, log) -> Demo
             )
             log(f"[demo] {step:<8} {name}: {took}")
         runs.append(run)
+    log("[demo] report   started")
     paths = write_report(out / "runs", out / "report")
     summaries = [summarize_run(r) for r in runs]
     rows = []

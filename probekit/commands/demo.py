@@ -16,12 +16,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", help="another experiment YAML to use as the preset")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
-        "--threads",
-        type=int,
-        default=1,
-        help="torch intra-op threads (default 1: fastest for these small models)",
-    )
-    parser.add_argument(
         "overrides", nargs="*", help="dotted overrides of the preset, e.g. train.steps=3000"
     )
 
@@ -36,6 +30,6 @@ def run(args: argparse.Namespace) -> int:
         config=args.config,
         overrides=args.overrides,
         progress=not args.no_progress,
-        threads=args.threads,
+        threads=None,  # set once for every command by `--threads` (probekit.cli)
     )
     return 0

@@ -13,8 +13,9 @@ directions, so F > N costs nothing extra), then
 
 - logistic targets (a column with at most two distinct values) are fitted by
   Newton's method with a preconditioned conjugate-gradient inner solve and a
-  backtracking line search, in float64, for every (target, C, fold) at once: the
-  rows of a fold are a 0/1 weight, so one GEMM ``X @ W`` computes every logit.
+  backtracking line search, for every (target, fold) at once, one C after another along
+  the regularisation path with warm starts: the rows of a fold are a 0/1 weight, so one
+  GEMM ``X @ W`` computes every logit.
   Converged columns drop out of the batch; each target is then refitted on all
   training rows at its chosen C, warm-started from its fold solutions;
 - ridge targets (any other column) are solved in closed form from one SVD per fold,
@@ -184,24 +185,38 @@ def _fit_logistic_layer(Xs, Ypm, fold_train, Cs, *, max_iter, tol):
     n, n_feat = Xs.shape
     T, nC, K = Ypm.shape[1], len(Cs), fold_train.shape[0]
     X = torch.as_tensor(Xs, dtype=torch.float64)
-    U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+    try:
+        U, S, Vh = torch.linalg.svd(X, full_matrices=False)
+    except torch.linalg.LinAlgError:
+        # LAPACK's divide-and-conquer SVD (gesdd) can fail to converge when many singular
+        # values repeat (a standardised bag of tokens); the slower QR-based gesvd does not.
+        import scipy.linalg
+
+        found = scipy.linalg.svd(X.numpy(), full_matrices=False, lapack_driver="gesvd")
+        U, S, Vh = (torch.from_numpy(a) for a in found)
     keep = S > S.max().clamp_min(TINY) * 1e-10  # principal axes; null directions stay at 0
     Xr = torch.cat([U[:, keep] * S[keep], X.new_ones(n, 1)], dim=1)  # (n, r+1)
     V = Vh[keep].T  # (F, r)
     Yt = torch.as_tensor(Ypm, dtype=torch.float64)
     Cs_t = torch.as_tensor(Cs, dtype=torch.float64)
-    # Column b = ((t * nC) + c) * K + k.
-    Y = Yt[:, :, None, None].expand(n, T, nC, K).reshape(n, -1)
-    M = torch.as_tensor(fold_train.T, dtype=torch.float64)[:, None, None, :]
-    M = M.expand(n, T, nC, K).reshape(n, -1)
-    lam = (1.0 / Cs_t)[None, :, None].expand(T, nC, K).reshape(-1)
     # The fold fits only choose C (by held-out accuracy), so they run in float32, about
     # twice as fast; the refit that produces the reported weights runs in float64.
+    # Column b = t * K + k: every (target, fold) at once, one C at a time along the
+    # regularisation path (Cs ascending), each C warm-started from the previous solution,
+    # as scikit-learn's path does: the strongly regularised solves converge in a few
+    # Newton steps and each later one starts close to its answer. At 12 000 inputs x 256
+    # features this took a third of the time of solving every C from zero at once.
     f32 = torch.float32
-    Wr, n_iter = _newton_logistic(
-        Xr.to(f32), Y.to(f32), M.to(f32), lam.to(f32), max_iter=max_iter, tol=max(tol, 1e-5)
-    )
-    Wr = Wr.double().reshape(-1, T, nC, K)
+    Xf = Xr.to(f32)
+    Y = Yt.to(f32)[:, :, None].expand(n, T, K).reshape(n, -1)
+    M = torch.as_tensor(fold_train.T, dtype=f32)[:, None, :].expand(n, T, K).reshape(n, -1)
+    path, W, n_iter = [], None, 0
+    for C in Cs:
+        lam = torch.full((T * K,), 1.0 / float(C), dtype=f32)
+        W, it = _newton_logistic(Xf, Y, M, lam, max_iter=max_iter, tol=max(tol, 1e-5), W0=W)
+        path.append(W.double().reshape(-1, T, K))
+        n_iter += it
+    Wr = torch.stack(path, dim=2)  # (r+1, T, nC, K)
 
     def refit(best):
         # Warm start from the mean of the fold solutions at the chosen C.
