@@ -21,6 +21,29 @@ SCHEDULES = ("cosine", "constant", "linear")
 MIXED_PRECISION = ("auto", "no", "fp16", "bf16")
 
 
+# Keys that change where metrics are sent, not a number of the run: a run resumed, or a
+# sweep point submitted again, with another tracker is the same run.
+NON_RESULT_KEYS = ("train.log_with",)
+
+
+def _trackers(value: str | tuple[str, ...]) -> tuple[str, ...]:
+    """`train.log_with` as a tuple of accelerate tracker names (`none`: the empty tuple)."""
+    from accelerate.utils import LoggerType
+
+    names = value.split(",") if isinstance(value, str) else list(value)
+    names = [str(n).strip() for n in names if str(n).strip()]
+    if names == ["none"]:
+        return ()
+    known = [t.value for t in LoggerType]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise ValueError(
+            f"train.log_with: {unknown[0]!r} is not a tracker accelerate knows. Available: "
+            f"{', '.join(known)}, or none (metrics.jsonl only)."
+        )
+    return tuple(dict.fromkeys(names))
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """How to train: optimiser, schedule, batch, evaluation and checkpoint cadence."""
@@ -41,8 +64,16 @@ class TrainConfig:
     recovery_probe: bool = True  # cheap linear probe of z at every evaluation
     checkpoint_every: int = 500
     keep_checkpoints: int = 2
+    # Weights-only snapshots (save_pretrained, no optimiser state) every this many steps and
+    # at step 0, all kept, for `probekit probe RUN --steps all`; None: none.
+    save_model_every: int | None = None
     data_dir: str | None = None  # a `probekit generate` output; None = fresh stream
     seed: int = 0
+    # Experiment trackers (accelerate's: tensorboard, wandb, trackio, mlflow, ..., `all`
+    # installed ones, or `none`), a name, a comma list or a list; unset: TensorBoard when
+    # installed, local, no account (probekit.training.tracking). Left out of the saved
+    # config while unset, so the configs of runs made before it are unchanged.
+    log_with: str | tuple[str, ...] | None = field(default=None, metadata={"omit_if_none": True})
 
     def __post_init__(self):
         def bad(name: str, rule: str) -> ValueError:
@@ -58,6 +89,11 @@ class TrainConfig:
                 raise bad(name, "> 0")
         if self.keep_checkpoints < 1:
             raise bad("keep_checkpoints", ">= 1")
+        if self.save_model_every is not None and self.save_model_every <= 0:
+            raise ValueError(
+                f"train.save_model_every must be > 0 or null (no snapshots), got "
+                f"{self.save_model_every}; e.g. train.save_model_every={self.eval_every}."
+            )
         if self.warmup_steps < 0:
             raise bad("warmup_steps", ">= 0")
         if self.schedule not in SCHEDULES:
@@ -69,6 +105,8 @@ class TrainConfig:
                 f"train.mixed_precision={self.mixed_precision!r} is unknown. "
                 f"Available: {', '.join(MIXED_PRECISION)}"
             )
+        if self.log_with is not None:
+            object.__setattr__(self, "log_with", _trackers(self.log_with))  # frozen dataclass
         if self.batch_size % self.grad_accum:
             raise ValueError(
                 f"train.batch_size={self.batch_size} is not divisible by "
@@ -88,8 +126,9 @@ class ProbeConfig:
     # for text); alt_basis: an alternative basis T(z) (sparse GF(2) recoding of the
     # latents); control_task: Hewitt & Liang labels per type (`control_type_bits` bits of x)
     controls: tuple[str, ...] = ("random_init", "input", "alt_basis", "control_task")
-    # auto: where the model reads its answer (CLS for BERT-style encoders, SEP for decoders);
-    # or sep | last_x | mean_x | cls | index:K (token models only)
+    # auto: a sentence-transformers pooling config when the model folder has one, else where
+    # the model reads its answer (CLS for BERT-style encoders, SEP for decoders);
+    # or sep | last_x | mean_x | mean | cls | index:K (token models only)
     position: str = "auto"
     probes: tuple[str, ...] = ("linear",)  # linear, mlp
     z_pairs: bool = True  # also probe the degree-2 characters z_i z_j
@@ -115,7 +154,7 @@ class ProbeConfig:
             raise ValueError(
                 f"probe.probes must be a non-empty subset of linear, mlp, got {self.probes}"
             )
-        roles = ("auto", "sep", "last_x", "mean_x", "cls")
+        roles = ("auto", "sep", "last_x", "mean_x", "mean", "cls")
         if self.position not in roles and not self.position.startswith("index:"):
             raise ValueError(
                 f"probe.position={self.position!r} is unknown; use one of {', '.join(roles)} "

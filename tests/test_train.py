@@ -276,9 +276,7 @@ def test_tensorboard_logs_when_installed(tmp_path):
     train(cfg, tmp_path / "run", progress=False)
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    events = EventAccumulator(
-        str(next((tmp_path / "run" / "tensorboard").rglob("events.*")).parent)
-    )
+    events = EventAccumulator(str(next((tmp_path / "run" / "tracking").rglob("events.*")).parent))
     events.Reload()
     assert [e.step for e in events.Scalars("eval_loss")] == [2, 4]
 

@@ -29,6 +29,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--overwrite", action="store_true", help="replace a finished run in --run-dir"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--tag",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="tag the run in its experiment trackers (repeatable; `probekit sweep` sets "
+        "sweep=, point= and the point's parameters)",
+    )
+    parser.add_argument(
+        "--log-batches",
+        metavar="DIR",
+        help="write, per process, a digest of every training example and its global index "
+        "to DIR/process-<rank>.jsonl (to check that process counts train on the same data)",
+    )
     parser.add_argument("overrides", nargs="*", help="dotted overrides, e.g. train.lr=3e-4")
 
 
@@ -46,6 +60,19 @@ def predict_first(cfg, run_dir: str | Path, *, overwrite: bool = False) -> None:
     write_prediction(run_dir, cfg)
 
 
+def parse_tags(items: list[str]) -> dict[str, object]:
+    """`--tag key=value` items as {key: YAML-parsed value}."""
+    import yaml
+
+    tags = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--tag {item!r} must look like key=value, e.g. --tag tasks.n=64.")
+        tags[key.strip()] = yaml.safe_load(value) if value else ""
+    return tags
+
+
 def run(args: argparse.Namespace) -> int:
     """Run training from parsed arguments."""
     cfg = load_experiment(args.config, args.overrides)
@@ -59,12 +86,19 @@ def run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         progress=not args.no_progress,
         before_write=lambda: predict_first(cfg, run_dir, overwrite=args.overwrite),
+        tags=parse_tags(args.tag),
+        batch_log=args.log_batches,
     )
     summary = {
         k: round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
         for k, v in result.metrics.items()
     }
-    print(json.dumps({"run_dir": str(result.run_dir), "final": str(result.final_dir), **summary}))
+    from accelerate import PartialState
+
+    if PartialState().is_main_process:  # one summary, not one per process
+        print(
+            json.dumps({"run_dir": str(result.run_dir), "final": str(result.final_dir), **summary})
+        )
     return 0
 
 

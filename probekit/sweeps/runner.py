@@ -27,6 +27,7 @@ Parsing and grid expansion live in `probekit.sweeps.spec`, the results table in
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from probekit.config import ExperimentConfig
+from probekit.config import NON_RESULT_KEYS, ExperimentConfig
 from probekit.sweeps.results import (
     PROBE_METRICS,
     SUMMARY_COLUMNS,
@@ -76,6 +77,8 @@ __all__ = [
     "SweepError",
     "SweepResult",
     "SweepSpec",
+    "collect_results",
+    "config_digest",
     "describe",
     "launch_commands",
     "load_sweep",
@@ -84,12 +87,15 @@ __all__ = [
     "point_metrics",
     "point_name",
     "point_status",
+    "point_tags",
     "probe_run",
+    "run_point",
     "run_sweep",
     "seed_point_name",
     "select",
     "summary_table",
     "to_override",
+    "train_point",
     "validate",
     "wants_figure",
     "write_results",
@@ -108,13 +114,61 @@ def probe_run(run_dir: Path, *, progress: bool = False) -> Path:
     return out
 
 
-def _train(cfg: ExperimentConfig, run_dir: Path) -> Any:
+def train_point(cfg: ExperimentConfig, run_dir: Path, tags: Mapping[str, Any] | None = None) -> Any:
+    """Train (or resume) one point, its prediction written first; `tags` for its trackers."""
     from probekit.theory.predictions import write_prediction
     from probekit.training.loop import train
 
     # Before training (once every check has passed), and never rewritten after it.
     before = lambda: write_prediction(run_dir, cfg)  # noqa: E731
-    return train(cfg, run_dir, resume=True, progress=False, before_write=before)
+    return train(cfg, run_dir, resume=True, progress=False, before_write=before, tags=tags)
+
+
+def point_tags(spec: SweepSpec, point: Point) -> dict[str, Any]:
+    """What a point's run is tagged with in its experiment trackers: sweep, point, parameters."""
+    tags = {"sweep": spec.name, "point": point.name, **point.overrides}
+    if point.seed is not None:
+        tags["seed"] = point.seed
+    return tags
+
+
+def config_digest(cfg: ExperimentConfig) -> str:
+    """A point's content address: the hash of its resolved config (where metrics go left out)."""
+    data = cfg.to_dict()
+    for key in NON_RESULT_KEYS:
+        *parents, leaf = key.split(".")
+        node = data
+        for part in parents:
+            node = node.get(part, {})
+        node.pop(leaf, None)
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def run_point(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    *,
+    probe: bool,
+    train_fn: Callable[[ExperimentConfig, Path], Any],
+    probe_fn: Callable[[Path], Any],
+) -> str:
+    """Train (or resume) and probe one point as far as its directory says it still needs;
+    returns its status before. An error is written to RUN/error.txt and raised again."""
+    status = point_status(run_dir, probe)
+    if status == "done":
+        return status
+    try:
+        if status in ("new", "partial"):
+            train_fn(cfg, run_dir)
+        if probe:
+            probe_fn(run_dir)
+    except Exception as err:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run_dir / "error.txt", f"{type(err).__name__}: {err}\n")
+        raise
+    (run_dir / "error.txt").unlink(missing_ok=True)
+    return status
 
 
 @dataclass
@@ -136,8 +190,14 @@ def _config_digest(spec: SweepSpec) -> str:
     return hashlib.sha1(json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def write_sweep_json(spec: SweepSpec, out: Path, points: Sequence[Point]) -> Path:
-    """SWEEP/sweep.json: the grid, every point and its directory; refuses a different base."""
+def write_sweep_json(
+    spec: SweepSpec,
+    out: Path,
+    points: Sequence[Point],
+    configs: Mapping[str, ExperimentConfig] | None = None,
+) -> Path:
+    """SWEEP/sweep.json: the grid, every point, its directory and (given `configs`) its
+    content address; refuses a different base."""
     path = out / "sweep.json"
     digest = _config_digest(spec)
     if path.exists():
@@ -154,6 +214,8 @@ def write_sweep_json(spec: SweepSpec, out: Path, points: Sequence[Point]) -> Pat
         known[p.name] = {"name": p.name, "overrides": p.overrides, "dir": p.name}
         if p.seed is not None:
             known[p.name].update(seed=p.seed, grid_point=p.grid_name)
+        if configs and p.name in configs:
+            known[p.name]["digest"] = config_digest(configs[p.name])
     info = {**spec.to_dict(), "base_digest": digest, "points": list(known.values())}
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(info, indent=2, default=str))
@@ -176,44 +238,58 @@ def run_sweep(
 
     out = Path(out)
     probe = spec.probe if probe is None else probe
-    train_fn = train_fn or _train
     probe_fn = probe_fn or probe_run
     points = select(spec, only)
     configs = validate(spec, points)  # every error surfaces before the first run
-    write_sweep_json(spec, out, points)
+    write_sweep_json(spec, out, points, configs)
     everything = spec.points()  # results.jsonl lists every point, selected by --only or not
     result = SweepResult(out)
     cache: dict[str, dict] = {}
     bar = tqdm(points, desc=f"sweep {spec.name}", unit="point", disable=not progress)
     for point in bar:
         run_dir = out / point.name
-        status = point_status(run_dir, probe)
-        result.statuses[point.name] = status
+        fn = train_fn or functools.partial(train_point, tags=point_tags(spec, point))
         bar.set_postfix_str(point.name)
-        if status != "done":
-            try:
-                trained = False
-                if status in ("new", "partial"):
-                    train_fn(configs[point.name], run_dir)
-                    trained = True
-                if probe and (trained or status == "trained"):
-                    probe_fn(run_dir)
+        result.statuses[point.name] = point_status(run_dir, probe)
+        try:
+            before = run_point(
+                configs[point.name], run_dir, probe=probe, train_fn=fn, probe_fn=probe_fn
+            )
+            if before != "done":
                 result.ran.append(point.name)
-                (run_dir / "error.txt").unlink(missing_ok=True)
-            except Exception as err:  # one failed point must not stop the others
-                result.failures[point.name] = f"{type(err).__name__}: {err}"
-                run_dir.mkdir(parents=True, exist_ok=True)
-                atomic_write_text(run_dir / "error.txt", result.failures[point.name] + "\n")
+        except Exception as err:  # one failed point must not stop the others
+            result.failures[point.name] = f"{type(err).__name__}: {err}"
         result.rows = write_results(
             spec, out, everything, configs, failures=result.failures, probe=probe, cache=cache
         )
     bar.close()
     if figure and wants_figure(spec, points):
-        from probekit.sweeps.appendix_d import write_appendix_d
-
-        result.appendix_d = write_appendix_d(out, [out / p.name for p in everything])
-        result.figure = result.appendix_d["png"]
+        _draw_figure(result, out, everything)
     return result
+
+
+def collect_results(
+    spec: SweepSpec, out: str | Path, *, probe: bool | None = None, figure: bool = True
+) -> SweepResult:
+    """Rebuild SWEEP/results.jsonl (and the figure) from what the point directories hold;
+    run nothing. The same table as `run_sweep` writes, whoever ran the points."""
+    out = Path(out)
+    probe = spec.probe if probe is None else probe
+    everything = spec.points()
+    configs = validate(spec, everything)
+    result = SweepResult(out)
+    result.statuses = {p.name: point_status(out / p.name, probe) for p in everything}
+    result.rows = write_results(spec, out, everything, configs, probe=probe)
+    if figure and wants_figure(spec, everything):
+        _draw_figure(result, out, everything)
+    return result
+
+
+def _draw_figure(result: SweepResult, out: Path, points: Sequence[Point]) -> None:
+    from probekit.sweeps.appendix_d import write_appendix_d
+
+    result.appendix_d = write_appendix_d(out, [out / p.name for p in points])
+    result.figure = result.appendix_d["png"]
 
 
 def wants_figure(spec: SweepSpec, points: Sequence[Point]) -> bool:
@@ -241,7 +317,10 @@ def launch_commands(spec: SweepSpec, out: str | Path, points: Iterable[Point]) -
         train = ["accelerate", "launch", "-m", "probekit.train"]
         if spec.base is not None:
             train += ["--config", _display(spec.base)]
-        train += ["--run-dir", str(run_dir), "--no-progress", *spec.overrides, *point.args()]
+        train += ["--run-dir", str(run_dir), "--no-progress"]
+        for key, value in point_tags(spec, point).items():  # the trackers' tags
+            train += ["--tag", to_override(key, value)]
+        train += [*spec.overrides, *point.args()]
         line = shlex.join(train)
         if spec.probe:
             line += " && " + shlex.join(

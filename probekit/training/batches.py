@@ -1,15 +1,25 @@
-"""Training batches addressed by (step, micro-step, process): exact resume for free.
+"""Training batches addressed by the global step and the global example index.
 
-Every batch is a pure function of the seed and its coordinates, so a run resumed at
-step s draws exactly the batches the uninterrupted run would have drawn, without
-replaying a data iterator. Two sources share that interface: a fresh stream of
-examples generated from the world spec, and the train split of a dataset written by
-`probekit generate` (shuffled once per epoch by a seeded permutation).
+Every example is a pure function of the seed, the optimiser step and its index in that
+step's global batch (`train.batch_size` examples, whatever the process count and the
+accumulation), so
+
+- a run resumed at step s draws exactly the batches the uninterrupted run would have
+  drawn, without replaying a data iterator;
+- N processes train on the same examples as one: process p of N, at micro-step m of M,
+  takes rows [(m N + p) b, (m N + p + 1) b) of the global batch (b = its micro-batch).
+
+Two sources share that interface: a fresh stream of examples generated from the world
+spec, and the train split of a dataset written by `probekit generate` (shuffled once per
+epoch by a seeded permutation).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -20,6 +30,15 @@ from synthetic.world import World
 
 # Domain tags keep the random streams of different purposes independent.
 _STREAM, _EPOCH, _EVAL = 1, 2, 3
+
+
+def share_start(micro: int, process: int, size: int, micro_steps: int, processes: int) -> int:
+    """Where one micro-batch of one process starts in its step's global batch."""
+    if not (0 <= micro < micro_steps and 0 <= process < processes):
+        raise ValueError(
+            f"micro-step {micro} of {micro_steps}, process {process} of {processes}: out of range."
+        )
+    return (micro * processes + process) * size
 
 
 @dataclass
@@ -35,12 +54,36 @@ class StreamSource:
     tasks: TaskSet
     data: DataSpec
     seed: int
+    # The last global batch drawn: every micro-step and process of a step slices the same one.
+    _cached: tuple = field(default=(None, None), init=False, repr=False, compare=False)
 
-    def batch(self, step: int, micro: int, process: int, size: int) -> dict[str, np.ndarray]:
-        """The examples of one micro-batch of one process."""
-        rng = np.random.default_rng([self.seed, _STREAM, step, micro, process])
-        z = sample_latents(self.world, size, rng, self.data)
-        return encode_examples(self.world, self.tasks, z, self.data, rng)
+    def global_batch(self, step: int, size: int) -> dict[str, np.ndarray]:
+        """All `size` examples of optimiser step `step`, in global-index order."""
+        if self._cached[0] != (step, size):
+            # The words (seed, tag, step, 0, 0) are those the one-process stream always used,
+            # so a single-process run without accumulation draws the data it drew before.
+            rng = np.random.default_rng([self.seed, _STREAM, step, 0, 0])
+            z = sample_latents(self.world, size, rng, self.data)
+            self._cached = (
+                (step, size),
+                encode_examples(self.world, self.tasks, z, self.data, rng),
+            )
+        return self._cached[1]
+
+    def batch(
+        self,
+        step: int,
+        micro: int,
+        process: int,
+        size: int,
+        *,
+        micro_steps: int = 1,
+        processes: int = 1,
+    ) -> dict[str, np.ndarray]:
+        """The `size` examples of one micro-batch of one process: its share of the global batch."""
+        start = share_start(micro, process, size, micro_steps, processes)
+        examples = self.global_batch(step, size * micro_steps * processes)
+        return {name: col[start : start + size].copy() for name, col in examples.items()}
 
 
 @dataclass
@@ -65,7 +108,9 @@ class DatasetSource:
         processes: int = 1,
     ) -> dict[str, np.ndarray]:
         """The examples of one micro-batch of one process (epochs wrap around)."""
-        start = ((step * micro_steps + micro) * processes + process) * size
+        # Position in the endless sequence of rows: step's global batch, then this share.
+        start = step * size * micro_steps * processes
+        start += share_start(micro, process, size, micro_steps, processes)
         positions = np.arange(start, start + size)
         epochs, offsets = np.divmod(positions, self.n_rows)
         index = np.empty(size, dtype=np.int64)
@@ -74,6 +119,52 @@ class DatasetSource:
             mask = epochs == epoch
             index[mask] = perm[offsets[mask]]
         return {name: col[index] for name, col in self.columns.items()}
+
+
+class BatchLog:
+    """One JSON line per micro-batch of one process: its step, where it starts in the step's
+    global batch and a digest of each example (`probekit train --log-batches DIR`).
+
+    Runs on different process counts trained on the same data exactly when the digests of
+    their logs, placed by (step, index), agree. Appended to, so a resumed run logs the steps
+    it repeats twice (the same digests both times).
+    """
+
+    def __init__(self, folder: str | Path, process: int):
+        self.path = Path(folder) / f"process-{process}.jsonl"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+
+    def write(self, step: int, start: int, arrays: dict[str, np.ndarray]) -> None:
+        """Log the examples `arrays` (rows) that sit at `start`, ... of step `step`."""
+        names = sorted(arrays)
+        n = len(arrays[names[0]])
+        digests = [
+            hashlib.blake2b(
+                b"".join(np.ascontiguousarray(arrays[k][i]).tobytes() for k in names),
+                digest_size=8,
+            ).hexdigest()
+            for i in range(n)
+        ]
+        with open(self.path, "a") as f:
+            f.write(json.dumps({"step": step, "index": start, "digests": digests}) + "\n")
+
+    @staticmethod
+    def read_file(path: str | Path) -> dict[tuple[int, int], str]:
+        """{(step, global index): digest} from one process's log."""
+        out = {}
+        for line in Path(path).read_text().splitlines():
+            row = json.loads(line)
+            for i, digest in enumerate(row["digests"]):
+                out[(row["step"], row["index"] + i)] = digest
+        return out
+
+    @staticmethod
+    def read(folder: str | Path) -> dict[tuple[int, int], str]:
+        """{(step, global index): digest} from every process's log in `folder`."""
+        out = {}
+        for path in sorted(Path(folder).glob("process-*.jsonl")):
+            out.update(BatchLog.read_file(path))
+        return out
 
 
 def eval_examples(

@@ -10,28 +10,26 @@ The same loop runs on one CPU or many GPUs: `accelerator.prepare`, `accumulate`,
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate import Accelerator, DataLoaderConfiguration
-from accelerate.utils import is_tensorboard_available, set_seed
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm.auto import tqdm
 from transformers import get_scheduler
 
 from probekit.config import ExperimentConfig
-from probekit.models.checkpoints import transformers_progress
 from probekit.models.factory import (
     build_model,
     data_format_for,
     model_input_names,
 )
 from probekit.models.scoring import per_example_scores
-from probekit.training.batches import DatasetSource, eval_examples, make_source
+from probekit.training.accelerator import make_accelerator
+from probekit.training.batches import BatchLog, eval_examples, make_source, share_start
 from probekit.training.progress import Pauses
 from probekit.training.recovery import (
     final_representation,
@@ -40,7 +38,8 @@ from probekit.training.recovery import (
     readout_positions,
 )
 from probekit.training.run_dir import RunDir
-from synthetic.dataset import package_versions
+from probekit.training.snapshots import run_spec, write_model_dir
+from probekit.training.tracking import tracker_setup
 from synthetic.tasks import TaskSet
 from synthetic.tokenizer import build_tokenizer
 from synthetic.world import World
@@ -56,14 +55,6 @@ class TrainResult:
     final_dir: Path
     steps: int
     metrics: dict[str, float]
-
-
-def _mixed_precision(choice: str) -> str:
-    if choice != "auto":
-        return choice
-    if torch.cuda.is_available():
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return "no"  # CPU autocast brings no speed here and costs reproducibility
 
 
 def _make_scheduler(optimizer, cfg) -> torch.optim.lr_scheduler.LRScheduler:
@@ -107,6 +98,8 @@ class Trainer:
         overwrite: bool = False,
         progress: bool = True,
         before_write: Callable[[], object] | None = None,
+        tags: Mapping[str, object] | None = None,
+        batch_log: str | Path | None = None,
     ):
         self.cfg = cfg
         self.progress = progress
@@ -116,16 +109,9 @@ class Trainer:
                 f"model.kind={cfg.model.kind!r} trains on data.format in {sorted(expected)}, "
                 f"but data.format={cfg.data.format!r}. Set data.format={sorted(expected)[0]}."
             )
-        self.accelerator = accelerator or Accelerator(
-            gradient_accumulation_steps=cfg.train.grad_accum,
-            mixed_precision=_mixed_precision(cfg.train.mixed_precision),
-            # The global batch is fixed by the config; each process takes its share and
-            # the schedule steps once per optimiser step, whatever the process count.
-            dataloader_config=DataLoaderConfiguration(split_batches=True),
-            # TensorBoard beside metrics.jsonl when it is installed; nothing otherwise.
-            log_with="tensorboard" if is_tensorboard_available() else None,
-            project_dir=str(run_dir),
-        )
+        # Refuses a tracker whose package is missing, before anything is written.
+        self.tracking = tracker_setup(cfg.train.log_with, Path(run_dir), cfg.to_dict(), tags)
+        self.accelerator = accelerator or make_accelerator(cfg.train, run_dir, self.tracking)
         acc = self.accelerator
         per_step = cfg.train.batch_size // cfg.train.grad_accum
         if per_step % acc.num_processes:
@@ -134,6 +120,7 @@ class Trainer:
                 f"{acc.num_processes} processes; change train.batch_size."
             )
         self.micro_batch = per_step // acc.num_processes
+        self.batch_log = BatchLog(batch_log, acc.process_index) if batch_log else None
         self.run = RunDir(run_dir)
         self.run.check(cfg.to_dict(), overwrite=overwrite)
 
@@ -190,17 +177,20 @@ class Trainer:
                     shuffle=False,
                 )
             )
-        acc.init_trackers("tensorboard")  # a no-op without TensorBoard
+        acc.init_trackers(self.tracking.project, self.tracking.config, self.tracking.init_kwargs)
         self.step = 0
 
     # -- data ---------------------------------------------------------------------------
 
     def _batch(self, step: int, micro: int) -> dict[str, torch.Tensor]:
+        """This process's share of micro-step `micro` of the global batch of `step`."""
         acc = self.accelerator
-        kwargs = {}
-        if isinstance(self.source, DatasetSource):
-            kwargs = {"micro_steps": self.cfg.train.grad_accum, "processes": acc.num_processes}
-        arrays = self.source.batch(step, micro, acc.process_index, self.micro_batch, **kwargs)
+        shape = (self.micro_batch, self.cfg.train.grad_accum, acc.num_processes)
+        arrays = self.source.batch(
+            step, micro, acc.process_index, shape[0], micro_steps=shape[1], processes=shape[2]
+        )
+        if self.batch_log is not None:
+            self.batch_log.write(step, share_start(micro, acc.process_index, *shape), arrays)
         return _to_tensors(arrays, self.input_names, acc.device)
 
     # -- loop -----------------------------------------------------------------------------
@@ -232,6 +222,8 @@ class Trainer:
         )
         metrics: dict[str, float] = {}
         pauses = Pauses()  # evaluations and checkpoints stay out of the bar's rate and ETA
+        if cfg.save_model_every and self.step == 0:
+            self.save_snapshot(metrics)  # the initialisation: where an emergence curve starts
         self.model.train()
         while self.step < cfg.steps:
             for micro in range(cfg.grad_accum):
@@ -260,9 +252,13 @@ class Trainer:
             if self.step % cfg.checkpoint_every == 0 and not last:
                 with pauses.paused(bar):
                     self.save_checkpoint()
+            if cfg.save_model_every and self.step % cfg.save_model_every == 0 and not last:
+                with pauses.paused(bar):  # the last step's weights are final/
+                    self.save_snapshot(metrics)
         bar.close()
-        self.accelerator.end_training()  # flushes and closes trackers, if any
         final_dir = self.save_final(metrics)
+        # Last: it closes the trackers and ends the process group that save_final's barriers use.
+        self.accelerator.end_training()
         return TrainResult(self.run.path, final_dir, self.step, metrics)
 
     @torch.no_grad()
@@ -335,29 +331,27 @@ class Trainer:
             self.run.commit_checkpoint(tmp, self.step, keep=self.cfg.train.keep_checkpoints)
         acc.wait_for_everyone()
 
+    def _write_model(self, metrics: dict[str, float]):
+        """Writes the model at this step (safetensors), tokenizer and full spec into a directory."""
+        model = self.accelerator.unwrap_model(self.model)
+        at = metrics if metrics.get("step") == self.step else None  # an evaluation at this step
+        spec = run_spec(self.cfg, self.tasks, self.step, at)
+        return lambda tmp: write_model_dir(tmp, model, self.tokenizer, spec, progress=self.progress)
+
+    def save_snapshot(self, metrics: dict[str, float]) -> None:
+        """The weights alone (no optimiser state) into `snapshots/step-N/`, kept for good."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        if acc.is_main_process:
+            self.run.write_snapshot(self.step, self._write_model(metrics))
+        acc.wait_for_everyone()
+
     def save_final(self, metrics: dict[str, float]) -> Path:
         """The model (safetensors), tokenizer and full spec, written atomically to `final/`."""
         acc = self.accelerator
         acc.wait_for_everyone()
         if acc.is_main_process:
-            model = acc.unwrap_model(self.model)
-            spec = {
-                "experiment": self.cfg.to_dict(),
-                "tasks_polynomials": self.tasks.to_dict(),
-                "steps": self.step,
-                "final_metrics": metrics,
-                "versions": package_versions(
-                    ("probekit", "torch", "transformers", "accelerate", "numpy")
-                ),
-            }
-
-            def write(tmp: Path) -> None:
-                with transformers_progress(self.progress):  # "Writing model shards"
-                    model.save_pretrained(tmp, safe_serialization=True)
-                self.tokenizer.save_pretrained(tmp)
-                (tmp / "probekit_spec.json").write_text(json.dumps(spec, indent=2, default=float))
-
-            self.run.write_final(write)
+            self.run.write_final(self._write_model(metrics))
         acc.wait_for_everyone()
         return self.run.final
 
@@ -371,12 +365,16 @@ def train(
     overwrite: bool = False,
     progress: bool = True,
     before_write: Callable[[], object] | None = None,
+    tags: Mapping[str, object] | None = None,
+    batch_log: str | Path | None = None,
 ) -> TrainResult:
     """Train (or resume) the run in `run_dir` to completion and return what it produced.
 
     A refused run (a bad config, a finished run or a run of another config in `run_dir`, a
     `train.data_dir` of another world) writes nothing. `before_write` is called once every
     check has passed and before the run directory is written (the prediction goes there).
+    `tags` go to the experiment trackers (a sweep's point and its parameters); `batch_log`
+    is a folder for a `BatchLog` of every training batch.
     """
     trainer = Trainer(
         cfg,
@@ -385,6 +383,8 @@ def train(
         overwrite=overwrite,
         progress=progress,
         before_write=before_write,
+        tags=tags,
+        batch_log=batch_log,
     )
     trainer.resume(from_checkpoint=resume)
     return trainer.fit()

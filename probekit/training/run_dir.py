@@ -3,13 +3,16 @@
     RUN/config.yaml      the experiment config that produced the run
     RUN/metrics.jsonl    one JSON line per evaluation
     RUN/checkpoints/     step-00000500/ ... (accelerate save_state), last K kept
+    RUN/snapshots/       step-00000000/ ... weights only (save_pretrained + tokenizer +
+                         probekit_spec.json) every `train.save_model_every` steps, all kept
     RUN/final/           save_pretrained output + tokenizer + probekit_spec.json
+    RUN/tracking/        local experiment trackers' files (train.log_with), if any
 
 Every write lands in a temporary sibling first (`.NAME.tmp-PID`, `.final.tmp-PID/`,
-`checkpoints/.tmp-step-N/`), is fsynced, and is renamed into place, and the directory is
-fsynced after the rename: a run killed (or a machine losing power) at any moment leaves
-either the old or the new file, never half of one. The temporaries a kill leaves behind
-are removed when the run next starts (`RunDir.prepare`).
+`checkpoints/.tmp-step-N/`, `snapshots/.tmp-step-N/`), is fsynced, and is renamed into
+place, and the directory is fsynced after the rename: a run killed (or a machine losing
+power) at any moment leaves either the old or the new file, never half of one. The
+temporaries a kill leaves behind are removed when the run next starts (`RunDir.prepare`).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import yaml
 
+from probekit.config import NON_RESULT_KEYS
 from synthetic.config import fsync_dir, fsync_tree, write_atomic
 
 _CHECKPOINT = re.compile(r"^step-(\d{8})$")
@@ -69,7 +73,7 @@ def _diff(old: dict, new: dict) -> list[str]:
     return [
         f"{k}: {a.get(k)!r} -> {b.get(k)!r}"
         for k in sorted(a.keys() | b.keys())
-        if a.get(k) != b.get(k)
+        if a.get(k) != b.get(k) and k not in NON_RESULT_KEYS  # another tracker: the same run
     ]
 
 
@@ -81,6 +85,7 @@ class RunDir:
         self.config = self.path / "config.yaml"
         self.metrics = self.path / "metrics.jsonl"
         self.checkpoints = self.path / "checkpoints"
+        self.snapshots = self.path / "snapshots"
         self.final = self.path / "final"
 
     def check(self, config: dict, *, overwrite: bool = False) -> None:
@@ -106,7 +111,8 @@ class RunDir:
         """Check (as `check`), remove what a killed attempt left half-written, save the config."""
         self.check(config, overwrite=overwrite)
         if overwrite and self.path.exists():
-            for child in (self.final, self.checkpoints, self.metrics, self.config):
+            made = (self.final, self.checkpoints, self.snapshots, self.metrics, self.config)
+            for child in made:
                 _remove(child)
         self.remove_temporaries()
         self.path.mkdir(parents=True, exist_ok=True)
@@ -115,7 +121,7 @@ class RunDir:
     def remove_temporaries(self) -> list[Path]:
         """Delete the temporaries a killed run left (`.final.tmp-PID/`, `.X.tmp-PID`, ...)."""
         removed = []
-        for folder in (self.path, self.checkpoints):
+        for folder in (self.path, self.checkpoints, self.snapshots):
             if folder.is_dir():
                 for child in folder.iterdir():
                     if _is_temporary(child.name):
@@ -163,10 +169,11 @@ class RunDir:
 
     def list_checkpoints(self) -> list[Path]:
         """Complete checkpoints, oldest first."""
-        if not self.checkpoints.exists():
-            return []
-        found = [p for p in self.checkpoints.iterdir() if _CHECKPOINT.match(p.name)]
-        return sorted(found, key=lambda p: p.name)
+        return _steps_in(self.checkpoints)
+
+    def list_snapshots(self) -> list[Path]:
+        """Complete weights-only snapshots, oldest first."""
+        return _steps_in(self.snapshots)
 
     def latest_checkpoint(self) -> Path | None:
         """The newest complete checkpoint, if any."""
@@ -177,6 +184,21 @@ class RunDir:
     def checkpoint_step(path: Path) -> int:
         """The optimiser step a checkpoint was taken at."""
         return int(json.loads((path / "trainer_state.json").read_text())["step"])
+
+    def write_snapshot(self, step: int, write: Callable[[Path], None]) -> Path:
+        """Call `write(tmp_dir)`, then rename it to `snapshots/step-N/` (replacing one a
+        killed attempt wrote: a resumed run writes the same weights again)."""
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        tmp = self.snapshots / f".tmp-step-{step:08d}"
+        _remove(tmp)
+        tmp.mkdir()
+        write(tmp)
+        fsync_tree(tmp)
+        target = self.snapshots / f"step-{step:08d}"
+        _remove(target)
+        os.replace(tmp, target)
+        fsync_dir(self.snapshots)
+        return target
 
     # -- final ----------------------------------------------------------------------------
 
@@ -194,6 +216,13 @@ class RunDir:
         fsync_dir(self.path)
         _remove(old)
         return self.final
+
+
+def _steps_in(folder: Path) -> list[Path]:
+    """The `step-NNNNNNNN` directories of `folder`, oldest first."""
+    if not folder.exists():
+        return []
+    return sorted((p for p in folder.iterdir() if _CHECKPOINT.match(p.name)), key=lambda p: p.name)
 
 
 def _remove(path: Path) -> None:
