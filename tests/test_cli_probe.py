@@ -148,7 +148,8 @@ def test_text_dataset_errors_name_the_problem(tmp_path, text_dir, capsys):
     assert main([*base, "--label-columns", "flat"]) == 2
     assert "single class" in capsys.readouterr().err
     assert main([*base, "--label-columns", "animal", "--sites", "layer.5"]) == 2
-    assert "embed, layer.1, layer.2" in capsys.readouterr().err
+    # Every site is listed, each block's sub-layer outputs before it.
+    assert "embed, layer.1.attn, layer.1.mlp, layer.1, layer.2.attn" in capsys.readouterr().err
     assert not (tmp_path / "o" / "results.jsonl").exists()
 
 

@@ -31,6 +31,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--license", default="apache-2.0", help="licence id for the cards (default: apache-2.0)"
     )
     parser.add_argument("--message", default=None, help="commit message")
+    parser.add_argument(
+        "--source-url",
+        default=None,
+        help="the toolkit's repository URL, for the card's install line "
+        '(pip install "git+URL"; default: a placeholder to replace)',
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -50,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
             dataset_repo_id=args.dataset_repo_id,
             license=args.license,
             message=args.message,
+            source_url=args.source_url,
         )
     except HubUnavailableError as err:
         print(f"error: {err}", file=sys.stderr)

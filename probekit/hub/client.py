@@ -100,6 +100,29 @@ def hub_errors(action: str, endpoint: str, keep_note: str) -> Iterator[None]:
         ) from err
 
 
+# What loading a checkpoint for probing reads (fnmatch patterns of `snapshot_download`): the
+# config, safetensors weights (never pickled .bin files), tokenizer files, the probekit spec and
+# a sentence-transformers pooling config. ONNX / TF / Flax weights and probe results stay remote.
+CHECKPOINT_FILES = (
+    "config.json",
+    "model.safetensors",
+    "model-*-of-*.safetensors",
+    "model.safetensors.index.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "added_tokens.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "spiece.model",
+    "probekit_spec.json",
+    "modules.json",
+    "*_Pooling/config.json",
+)
+
+
 def _looks_like_path(name: str) -> bool:
     # Hub repo ids are `name` or `namespace/name`; anything else is meant as a directory.
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
@@ -112,8 +135,12 @@ def resolve_checkpoint(
     token: str | None = None,
     *,
     cache_dir: str | Path | None = None,
+    allow_patterns: tuple[str, ...] | None = None,
 ) -> Path:
-    """A local checkpoint directory as is; otherwise download the Hub repo `name_or_path` and return its folder."""
+    """A local checkpoint directory as is; otherwise download the Hub repo `name_or_path` and return its folder.
+
+    `allow_patterns` downloads only the matching files (None: the whole repo).
+    """
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
@@ -138,6 +165,7 @@ def resolve_checkpoint(
                 token=token,
                 cache_dir=str(cache_dir) if cache_dir else os.environ.get("HF_HUB_CACHE"),
                 local_files_only=local_only,
+                allow_patterns=list(allow_patterns) if allow_patterns else None,
             )
         except RepositoryNotFoundError as err:
             raise HubRejectedError(

@@ -18,7 +18,10 @@ RUN_LAYOUT = (
     ("probe", "probe"),
     ("config.yaml", "config.yaml"),
     ("metrics.jsonl", "metrics.jsonl"),
+    ("prediction.json", "prediction.json"),
 )
+# Never uploaded: the probe's activation cache (large, and rebuilt by any re-probe).
+NOT_PUSHED = ("probe/cache/",)
 # Remote folders that mirror a local one: files gone locally are deleted remotely.
 
 
@@ -58,8 +61,10 @@ def collect_run_files(run_dir: str | Path) -> dict[str, Path]:
         elif src.is_dir():
             for path in sorted(src.rglob("*")):
                 rel = path.relative_to(src).as_posix()
-                if path.is_file() and not any(part.startswith(".") for part in rel.split("/")):
-                    files[f"{target}/{rel}" if target else rel] = path
+                name = f"{target}/{rel}" if target else rel
+                hidden = any(part.startswith(".") for part in rel.split("/"))
+                if path.is_file() and not hidden and not name.startswith(NOT_PUSHED):
+                    files[name] = path
     return files
 
 

@@ -15,6 +15,9 @@ from typing import Any
 
 from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard, ModelCardData
 
+from probekit.hub import card_sections
+from probekit.hub.card_sections import better
+
 TAGS = ["probekit", "world-models", "probing", "synthetic-data", "boolean-functions"]
 MAX_EVAL_RESULTS = 40  # keep the model-index readable; the full table is in probe/
 
@@ -139,7 +142,8 @@ def layer_table(summary: Any) -> str | None:
             if k != "layer"
             and not any(isinstance(e.get(k), (list, dict)) for e in per_site.values())
         ]
-        lines += [f"**{probe} probe**", "", "| site | " + " | ".join(columns) + " |",
+        titles = [c + better(c) for c in columns]
+        lines += [f"**{probe} probe**", "", "| site | " + " | ".join(titles) + " |",
                   "|---" * (len(columns) + 1) + "|"]  # fmt: skip
         for site, entry in per_site.items():
             cells = [
@@ -162,7 +166,7 @@ def eval_results(
             dataset_type=dataset_type,
             dataset_name=dataset_name,
             metric_type=name.rsplit(".", 1)[-1],
-            metric_name=name,
+            metric_name=name + better(name),
             metric_value=round(value, 6),
         )
         for name, value in metrics[:MAX_EVAL_RESULTS]
@@ -189,7 +193,7 @@ def _results_text(summary: Any, metrics: list[tuple[str, float]]) -> str:
 
 
 def _metrics_table(metrics: list[tuple[str, float]]) -> str:
-    rows = "\n".join(f"| `{name}` | {value:.4g} |" for name, value in metrics)
+    rows = "\n".join(f"| `{name}`{better(name)} | {value:.4g} |" for name, value in metrics)
     return f"| metric | value |\n|---|---|\n{rows}"
 
 
@@ -199,8 +203,13 @@ def build_model_card(
     *,
     license: str = "apache-2.0",
     dataset_repo_id: str | None = None,
+    revision: str | None = None,
+    source_url: str | None = None,
 ) -> ModelCard:
-    """The model card (README.md) for pushing `run_dir` to `repo_id`."""
+    """The model card (README.md) for pushing `run_dir` to `repo_id` (at branch `revision`).
+
+    `source_url` is the toolkit's repository, which the card's install line installs from.
+    """
     run = Path(run_dir)
     final, probe = run / "final", run / "probe"
     spec = read_json(final / "probekit_spec.json")
@@ -224,21 +233,21 @@ def build_model_card(
     plots = sorted(p.name for p in probe.glob("*.png")) if probe.is_dir() else []
     sections = [
         f"# {model_name}",
-        "A small model pretrained with [probekit](https://pypi.org/project/probekit/) on proxy "
-        "tasks over a synthetic Boolean world, to test *when* networks learn a model of the "
-        "hidden world state. Everything needed to regenerate the world, the tasks and the "
-        "data is in `probekit_spec.json`.",
+        f"A small model pretrained with probekit ({source_url or card_sections.SOURCE_URL}) on "
+        "proxy tasks over a synthetic Boolean world, to test *when* networks learn a model of "
+        "the hidden world state (Zhang, Chen & Chen, ICML 2025). Everything needed to "
+        "regenerate the world, the tasks and the data is in `probekit_spec.json`; the "
+        "training config is `config.yaml`.",
         "## World\n\n" + describe_world(world),
         "## Tasks\n\n" + describe_tasks(tasks),
+        card_sections.architecture_section(run),
+        card_sections.task_accuracy_section(run),
+        card_sections.verdict_section(run, summary),
         "## Probe results\n\n" + _results_text(summary, metrics),
     ]
     if plots:
         sections.append("## Plots\n\n" + "\n\n".join(f"![{name}](probe/{name})" for name in plots))
-    sections.append(
-        "## Re-probe it\n\n```bash\npip install probekit\n"
-        f"probekit probe {repo_id}   # regenerates world and tasks from probekit_spec.json\n"
-        f"hf download {repo_id} probe/summary.json   # the numbers above, to compare\n```"
-    )
+    sections.append(card_sections.commands_section(repo_id, revision, source_url))
     library = data.library_name
     register = (
         "import probekit.models  # registers the probekit model classes\n"
@@ -257,6 +266,7 @@ def build_model_card(
         sections.append(
             f"## Data\n\nThe generated dataset is at [`{dataset_repo_id}`](../datasets/{dataset_repo_id})."
         )
+    sections += [card_sections.limitations_section(summary), card_sections.citation_section()]
     content = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(sections) + "\n"
     return ModelCard(content)
 

@@ -136,6 +136,7 @@ def push_run(
     dataset_repo_id: str | None = None,
     license: str = "apache-2.0",
     message: str | None = None,
+    source_url: str | None = None,
 ) -> list[PushResult]:
     """Push a run (model repo, then optionally its dataset repo); a no-op for unchanged files."""
     run = Path(run_dir)
@@ -180,7 +181,10 @@ def push_run(
             )
         else:
             data_id = None
-        card = model_card.build_model_card(run, repo_id, license=license, dataset_repo_id=data_id)
+        card = model_card.build_model_card(
+            run, repo_id, license=license, dataset_repo_id=data_id, revision=revision,
+            source_url=source_url,
+        )  # fmt: skip
         files["README.md"] = str(card).encode()
         results.insert(
             0,

@@ -11,8 +11,12 @@ after `layer.L`: the model output's `representation` (N, D). A transformer compu
 own readout position only (SEP for decoders, CLS for BERT), so `repr` is the same whatever
 position is asked for.
 
+Sub-layer sites `layer.i.attn` and `layer.i.mlp` (GPT-2, Llama, BERT; named in
+`probekit.probing.sublayers`) are read with forward hooks in the same pass; they are
+extracted only when asked for by name.
+
 Positions pick one vector per example from a (B, T, H) state by token role (`sep`,
-`last_x`, `mean_x`, `cls`, `index:K`; defined in `probekit.probing.positions`). The MLP has no
+`last_x`, `mean_x`, `mean`, `cls`, `index:K`; defined in `probekit.probing.positions`). The MLP has no
 tokens: its states are already (B, H) and the position is `none`. A model given as a
 path is loaded by `probekit.models.checkpoints`. The public names of those two modules can
 also be imported from here.
@@ -30,6 +34,7 @@ import json
 import os
 import shutil
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,30 +56,15 @@ from probekit.probing.positions import (
     token_roles,
     tokenizer_roles,
 )
+from probekit.probing.sublayers import capture, sublayer_sites
 
 __all__ = [
-    "CACHE_VERSION",
-    "NO_POSITION",
-    "ROLE_POSITIONS",
-    "Activations",
-    "Checkpoint",
-    "TokenRoles",
-    "check_inputs",
-    "check_sites",
-    "checkpoint_dir",
-    "data_fingerprint",
-    "default_device",
-    "extract_activations",
-    "is_token_model",
-    "load_checkpoint",
-    "model_fingerprint",
-    "parse_position",
-    "random_init_copy",
-    "site_name",
-    "site_names",
-    "token_roles",
-    "tokenizer_roles",
-]
+    "CACHE_VERSION", "NO_POSITION", "ROLE_POSITIONS", "Activations", "Checkpoint", "TokenRoles",
+    "check_inputs", "check_sites", "checkpoint_dir", "data_fingerprint", "default_device",
+    "extract_activations", "all_site_names", "is_token_model", "load_checkpoint", "model_fingerprint",
+    "parse_position", "random_init_copy", "site_name", "site_names", "sublayer_sites",
+    "token_roles", "tokenizer_roles",
+]  # fmt: skip
 
 NO_POSITION = "none"
 CACHE_VERSION = 1
@@ -98,9 +88,16 @@ def site_names(model) -> list[str]:
     return names + [REPRESENTATION_SITE] if has_representation_layer(model.config) else names
 
 
+def all_site_names(model) -> list[str]:
+    """Every site, each block's sub-layer sites just before its output: embed, layer.1.attn,
+    layer.1.mlp, layer.1, ... (`--sites all`)."""
+    subs = sublayer_sites(model)
+    return [x for site in site_names(model) for x in [*(s for s in subs if s.rsplit(".", 1)[0] == site), site]]  # fmt: skip
+
+
 def check_sites(sites: Sequence[str] | None, available: Sequence[str]) -> list[str]:
-    """The requested sites (all when None), or a ValueError listing the existing ones."""
-    if sites is None:
+    """The requested sites (all when None or ["all"]), or a ValueError listing the existing ones."""
+    if sites is None or list(sites) == ["all"]:
         return list(available)
     unknown = [s for s in sites if s not in available]
     if unknown:
@@ -226,12 +223,12 @@ def default_device() -> torch.device:
     return torch.device("cpu")
 
 
-def _select(state: torch.Tensor, kind: str, pos: torch.Tensor | None, x_mask: torch.Tensor | None):
+def _select(state, kind: str, pos, x_mask, attended=None) -> torch.Tensor:
     """(B, T, H) -> (B, H) at the chosen position; (B, H) states pass through."""
     if state.dim() == 2:
         return state
-    if kind == "mean_x":
-        w = x_mask.to(state.dtype)[:, :, None]  # (B, T, 1)
+    if kind in ("mean_x", "mean"):
+        w = (x_mask if kind == "mean_x" else attended).to(state.dtype)[:, :, None]  # (B, T, 1)
         return (state * w).sum(1) / w.sum(1)
     return state[torch.arange(state.shape[0], device=state.device), pos]
 
@@ -245,7 +242,7 @@ def _positions(roles: TokenRoles, kind: str, k: int | None) -> np.ndarray | None
         return roles.last_x
     if kind == "index":
         return roles.index(k)
-    return None  # mean_x uses the mask
+    return None  # mean_x and mean use a mask
 
 
 @torch.inference_mode()
@@ -275,8 +272,8 @@ def extract_activations(
         loaded = load_checkpoint(model, progress=progress)
         model, tokenizer = loaded.model, tokenizer or loaded.tokenizer
     n = check_inputs(model, inputs)
-    all_sites = site_names(model)
-    sites = check_sites(sites, all_sites)
+    all_sites = site_names(model)  # the hidden states; sub-layer sites come from hooks
+    sites = check_sites(all_sites if sites is None else sites, all_site_names(model))
     token_model = is_token_model(model)
     if token_model:
         kind, k = parse_position(position)
@@ -327,7 +324,9 @@ def extract_activations(
         tmp = Path(cache_dir) / f".tmp-{key}-{os.getpid()}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
+    hooks = ExitStack()  # the forward hooks of sub-layer sites never outlive the extraction
     try:
+        captured = hooks.enter_context(capture(model, [s for s in sites if s not in index]))
         for start in tqdm(
             range(0, n, batch_size), desc="activations", disable=not progress, leave=False
         ):
@@ -344,8 +343,10 @@ def extract_activations(
                 )
             pos = None if pos_all is None else torch.from_numpy(pos_all[start:stop]).to(device)
             x_mask = torch.from_numpy(roles.x_mask[start:stop]).to(device) if token_model else None
+            attended = batch.get("attention_mask")
             for site in sites:
-                vec = _select(hidden[index[site]], kind, pos, x_mask).float().cpu().numpy()
+                state = hidden[index[site]] if site in index else captured[site]
+                vec = _select(state, kind, pos, x_mask, attended).float().cpu().numpy()
                 if site not in out:
                     shape = (n, vec.shape[1])
                     out[site] = (
@@ -368,6 +369,7 @@ def extract_activations(
             return written
         return Activations(sites, out, position, meta=meta)
     finally:
+        hooks.close()
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
         if was_training:

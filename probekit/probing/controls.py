@@ -4,7 +4,9 @@ A probe result means something only beside controls that could have come out oth
 (docs/theory.md §6); each one here has a test in which it flags an artefact:
 
 - `split_by_distinct_inputs`: the same input x never appears on both sides of a probe
-  split, so a probe cannot score by memorising repeated rows;
+  split, so a probe cannot score by memorising repeated rows; with a group key (a text
+  dataset's `--group-column`) no group does either (`probe_splits`), and a dataset's own
+  splits are taken as they are (`dataset_splits`, `shared_keys` counts what they share);
 - `alt_basis_recoding` / `alt_basis`: an alternative basis T(z) that a model could
   plausibly have learned instead of z: a sparse GF(2)-linear recoding, each T_i the
   product of `weight` latents (`synthetic.recodings`). It carries the same information as
@@ -106,6 +108,34 @@ def probe_splits(
     else:
         out["val_unseen"] = out["test_unseen"] = unseen_rows[:0]
     return {name: np.sort(rows) for name, rows in out.items()}
+
+
+def dataset_splits(
+    given: dict[str, np.ndarray],
+    key: np.ndarray,
+    rng: np.random.Generator,
+    val_fraction: float = 0.2,
+) -> dict[str, np.ndarray]:
+    """The probe's splits from a dataset's own: `fit` its train rows, `test_seen` its test rows,
+    `val_seen` its validation rows, or when it has none `val_fraction` of train's distinct
+    `key`s (so the layer is never chosen on the reported rows). No `unseen` scope."""
+    out = {name: np.asarray(rows, dtype=np.int64) for name, rows in given.items()}
+    if not len(out.get("val_seen", ())):
+        fit = out["fit"]
+        keep, val = split_by_distinct_inputs(_rows(key)[fit], val_fraction, rng)
+        out["fit"], out["val_seen"] = fit[keep], fit[val]
+    out["val_unseen"] = out["test_unseen"] = out["fit"][:0]
+    return {name: np.sort(rows) for name, rows in out.items()}
+
+
+def shared_keys(key: np.ndarray, a: np.ndarray, b: np.ndarray) -> int:
+    """How many distinct values of `key` (rows) occur both in rows `a` and in rows `b`."""
+    rows = _rows(key)
+    if not len(a) or not len(b):
+        return 0
+    _, inverse = np.unique(rows, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    return int(len(np.intersect1d(inverse[a], inverse[b])))
 
 
 def draw_recoding(

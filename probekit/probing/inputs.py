@@ -4,8 +4,10 @@ They come from one of three sources: regenerated from a checkpoint's
 `probekit_spec.json` (`inputs_from_spec`, the whole cube for small d), read from a
 `probekit generate` directory (`inputs_from_dataset`), or taken from any labelled text
 dataset saved with `save_to_disk` (`inputs_from_text`, label columns become the `user`
-family). Each also carries the key of distinct inputs the train/test split groups by
-and the raw-input representation used by the `input` control.
+family). Each also carries the key the train/test split groups by (the distinct input,
+or for text the values of a `group_column`), the dataset's own train / validation / test
+rows when it has them (`given_splits`), and the raw-input representation used by the
+`input` control.
 """
 
 from __future__ import annotations
@@ -39,6 +41,9 @@ class ProbeInputs:
     # A task set defined on T(z) (`tasks.basis`) sets it, so the symmetric experiment
     # probes the very basis its tasks are simple in.
     alt_basis_recoding: np.ndarray | None = None
+    # The dataset's own splits as row indices ({"fit", "test_seen"} and maybe "val_seen"),
+    # used as they are instead of a seeded split; None: split by `split_key`.
+    given_splits: dict[str, np.ndarray] | None = None
 
     @property
     def n(self) -> int:
@@ -152,8 +157,13 @@ def inputs_from_dataset(
     return _synthetic_inputs(cols, cfg, meta)
 
 
-def _label_family(columns: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndarray]:
-    """Binary columns stay one target, multi-class ones become one-vs-rest, numeric many-valued ones ridge."""
+def _label_family(
+    columns: Mapping[str, np.ndarray], coding: dict | None = None
+) -> tuple[list[str], np.ndarray]:
+    """Binary columns stay one target, multi-class ones become one-vs-rest, numeric many-valued ones ridge.
+
+    `coding`, when given, receives each binary target's values as {"-1": ..., "+1": ...}.
+    """
     names, out = [], []
     for name, col in columns.items():
         col = np.asarray(col)
@@ -167,6 +177,8 @@ def _label_family(columns: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndar
         if len(values) == 2:
             names.append(name)
             out.append(np.where(col == values[1], 1.0, -1.0))
+            if coding is not None:
+                coding[name] = {"-1": values[0].item(), "+1": values[1].item()}
         elif numeric and (col.dtype.kind == "f" or len(values) > 20):
             names.append(name)
             out.append(col.astype(np.float64))
@@ -175,6 +187,38 @@ def _label_family(columns: Mapping[str, np.ndarray]) -> tuple[list[str], np.ndar
                 names.append(f"{name}={v}")
                 out.append(np.where(col == v, 1.0, -1.0))
     return names, np.stack(out, axis=1)
+
+
+# A DatasetDict with train and test splits is probed on them as they are (validation too).
+OWN_SPLITS = {"train": "fit", "validation": "val_seen", "test": "test_seen"}
+
+
+def _pick_split(ds, split: str | None, path) -> tuple[object, dict | None, dict]:
+    """(the rows to probe, their own split rows by probe split or None, what meta records).
+
+    `split` None: the dataset's own train / (validation) / test when it has train and test,
+    else its test, validation or train split, re-split; a name: that split alone, re-split;
+    "all": every split pooled and re-split.
+    """
+    import datasets
+
+    if not isinstance(ds, datasets.DatasetDict):
+        if split not in (None, "all"):
+            raise ValueError(f"{path} holds one dataset without named splits; drop --split.")
+        return ds, None, {"dataset_splits": None}
+    if split == "all":
+        pooled = datasets.concatenate_datasets([ds[name] for name in ds])
+        return pooled, None, {"dataset_splits": None, "split": "all", "pooled": list(ds)}
+    if split is not None and split not in ds:
+        raise ValueError(f"Split {split!r} is not in {path}. Available: {', '.join(ds)}, all.")
+    if split is None and "train" in ds and "test" in ds:
+        names = [name for name in OWN_SPLITS if name in ds]
+        bounds = np.cumsum([0] + [len(ds[name]) for name in names])
+        rows = {OWN_SPLITS[n]: np.arange(bounds[i], bounds[i + 1]) for i, n in enumerate(names)}
+        used = {OWN_SPLITS[name]: name for name in names}
+        return datasets.concatenate_datasets([ds[n] for n in names]), rows, {"dataset_splits": used}
+    split = split or next((s for s in ("test", "validation", "train") if s in ds), list(ds)[0])
+    return ds[split], None, {"dataset_splits": None, "split": split}
 
 
 def inputs_from_text(
@@ -186,21 +230,22 @@ def inputs_from_text(
     split: str | None = None,
     max_length: int | None = None,
     type_column: str | None = None,
+    group_column: str | None = None,
 ) -> ProbeInputs:
     """Probe inputs from a `datasets` dataset saved with `save_to_disk` (text + label columns).
 
-    The control task labels word types: the values of `type_column`, else each text's
-    first non-special token.
+    The split is the dataset's own train / validation / test when it has train and test
+    (see `_pick_split`); otherwise a seeded split by distinct text, or with `group_column`
+    by the values of that column, so that no value is on both sides. The control task
+    labels word types: the values of `type_column`, else each text's first non-special token.
     """
     import datasets
 
-    ds = datasets.load_from_disk(str(path))
-    if isinstance(ds, datasets.DatasetDict):
-        split = split or next((s for s in ("test", "validation", "train") if s in ds), list(ds)[0])
-        if split not in ds:
-            raise ValueError(f"Split {split!r} is not in {path}. Available: {', '.join(ds)}")
-        ds = ds[split]
-    missing = [c for c in [text_column, *label_columns] if c not in ds.column_names]
+    ds, given, split_meta = _pick_split(datasets.load_from_disk(str(path)), split, path)
+    missing = [
+        c for c in [text_column, *label_columns, *filter(None, [group_column])]
+        if c not in ds.column_names
+    ]  # fmt: skip
     if missing:
         raise ValueError(
             f"Column(s) {', '.join(map(repr, missing))} not in the dataset at {path}. "
@@ -213,7 +258,8 @@ def inputs_from_text(
         )
     if tokenizer is None:
         raise ValueError("The checkpoint has no tokenizer files; a text dataset cannot be encoded.")
-    names, labels = _label_family({c: np.asarray(ds[c]) for c in label_columns})
+    coding: dict = {}
+    names, labels = _label_family({c: np.asarray(ds[c]) for c in label_columns}, coding)
     if tokenizer.pad_token is None:  # GPT-2 style tokenizers: padding is masked out anyway
         tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     enc = tokenizer(
@@ -225,6 +271,13 @@ def inputs_from_text(
     )
     ids, mask = enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
     key = np.where(mask > 0, ids, -1)  # equal texts give equal keys whatever the padding
+    if group_column is not None:
+        _, key = np.unique(np.asarray(ds[group_column]).astype(str), return_inverse=True)
+        key = key.reshape(-1)
+        if given is not None:
+            _refuse_shared_groups(
+                key, given, np.asarray(ds[group_column]).astype(str), group_column
+            )
     vocab = len(tokenizer)
     rows = np.repeat(np.arange(len(ids)), ids.shape[1])
     bag = np.zeros((len(ids), vocab), np.float32)
@@ -243,7 +296,11 @@ def inputs_from_text(
         "path": str(path),
         "text_column": text_column,
         "label_columns": list(label_columns),
+        "label_coding": coding,
         "control_type": type_column or "first token",
+        "split_by": f"group column {group_column}" if group_column else "distinct text",
+        "max_length": max_length,
+        **split_meta,
     }
     return ProbeInputs(
         {"input_ids": ids, "attention_mask": mask},
@@ -253,7 +310,21 @@ def inputs_from_text(
         "user",
         meta,
         control_types=types.reshape(-1),
+        given_splits=given,
     )
+
+
+def _refuse_shared_groups(key: np.ndarray, given: dict, values: np.ndarray, column: str) -> None:
+    """A grouped probe on a dataset whose own train and test share groups would leak them."""
+    shared = np.intersect1d(key[given["fit"]], key[given["test_seen"]])
+    if len(shared):
+        examples = ", ".join(repr(values[np.flatnonzero(key == g)[0]]) for g in shared[:3])
+        raise ValueError(
+            f"The dataset's own train and test splits share {len(shared)} value(s) of "
+            f"--group-column {column} (e.g. {examples}), so a grouped split cannot use them. "
+            "Pass --split all to pool its splits and re-split by group, or --split NAME to "
+            "re-split one of them."
+        )
 
 
 def _first_word_types(ids: np.ndarray, mask: np.ndarray, tokenizer) -> np.ndarray:

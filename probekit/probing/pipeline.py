@@ -34,15 +34,16 @@ from pathlib import Path
 import numpy as np
 
 from probekit.config import ProbeConfig
-from probekit.models.checkpoints import load_checkpoint, random_init_copy
+from probekit.models.checkpoints import random_init_copy, torch_dtype
 from probekit.probing.activations import (
+    all_site_names,
     check_inputs,
     check_sites,
     extract_activations,
     is_token_model,
     site_names,
 )
-from probekit.probing.controls import probe_splits
+from probekit.probing.controls import dataset_splits, probe_splits, shared_keys
 from probekit.probing.inputs import (
     ProbeInputs,
     _label_family,
@@ -50,7 +51,7 @@ from probekit.probing.inputs import (
     inputs_from_spec,
     inputs_from_text,
 )
-from probekit.probing.positions import tokenizer_roles
+from probekit.probing.positions import pooling_position, tokenizer_roles
 from probekit.probing.probe_sweep import (
     CONTROLS,
     FAMILIES,
@@ -63,6 +64,7 @@ from probekit.probing.probe_sweep import (
     probe_sweep,
 )
 from probekit.probing.summary import ProbeReport, summarize, write_report
+from probekit.training.snapshots import load_saved_step
 
 __all__ = [
     "CONTROLS",
@@ -90,6 +92,13 @@ def readout_position(model) -> str:
     return "cls" if backbone == "bert" else "sep"
 
 
+def auto_position(model, folder: Path | None) -> tuple[str, str]:
+    """(position, why) for `--position auto`: the model folder's sentence-transformers pooling
+    when it declares one, else where the model reads its answers (`readout_position`)."""
+    pooled = pooling_position(folder)
+    return pooled if pooled else (readout_position(model), "the model's readout position")
+
+
 def probe_checkpoint(
     checkpoint,
     *,
@@ -110,14 +119,26 @@ def probe_checkpoint(
     cache_dir: str | Path | None = None,
     revision: str | None = None,
     progress: bool = True,
+    group_column: str | None = None,
+    max_length: int | None = None,
+    dtype: str | None = None,
+    device: str | None = None,
+    batch_size: int | None = None,
 ) -> ProbeReport:
-    """Probe a checkpoint (run dir, final dir, Hub id or model) layer by layer, with controls."""
+    """Probe a checkpoint (run dir, final dir, Hub id or model) layer by layer, with controls.
+
+    Text datasets: `group_column` splits by its values (none on both sides), `max_length`
+    truncates; `dtype` (float32, float16, bfloat16), `device` and `batch_size` set how
+    activations are computed.
+    """
     ckpt = (
-        load_checkpoint(checkpoint, revision, progress=progress)
+        load_saved_step(checkpoint, revision, progress=progress)  # also RUN/checkpoints/step-N
         if isinstance(checkpoint, (str, Path))
         else None
     )
     model = ckpt.model if ckpt else checkpoint
+    if dtype is not None:
+        model = model.to(torch_dtype(dtype))
     tokenizer = ckpt.tokenizer if ckpt else None
     spec = ckpt.spec if ckpt else None
     if config is None:
@@ -128,6 +149,8 @@ def probe_checkpoint(
         changes["probes"] = tuple(probes)
     if controls is not None:
         changes["controls"] = tuple(controls)
+    if batch_size is not None:
+        changes["batch_size"] = batch_size
     cfg = _replace(config, **changes)  # ProbeConfig validates probes, controls, position
 
     if text_dataset is not None:
@@ -138,6 +161,8 @@ def probe_checkpoint(
             label_columns=label_columns,
             type_column=control_type_column,
             split=split,
+            group_column=group_column,
+            max_length=max_length,
         )
     elif data is not None:
         inputs = inputs_from_dataset(data, cfg, split)
@@ -158,32 +183,42 @@ def probe_checkpoint(
         else {"x": inputs.feed.get("x")}
     )
     check_inputs(model, feed)
-    sites = check_sites(sites, site_names(model))
+    # Block outputs by default; sub-layer sites (layer.i.attn, layer.i.mlp) by name or `all`.
+    sites = site_names(model) if sites is None else check_sites(sites, all_site_names(model))
     roles = None
     if token_model:
         if tokenizer is None:
             raise ValueError("Token positions need the checkpoint's tokenizer files (none found).")
         roles = tokenizer_roles(tokenizer, feed["input_ids"], feed.get("attention_mask"))
+    read_at, position_source = (
+        auto_position(model, ckpt.path if ckpt else None)
+        if cfg.position == "auto"
+        else (cfg.position, "--position")
+    )
     rng = np.random.default_rng(cfg.seed)
-    splits = probe_splits(inputs.split_key, inputs.unseen, cfg.test_fraction, rng)
+    if inputs.given_splits is not None:  # the dataset's own train / validation / test
+        splits = dataset_splits(inputs.given_splits, inputs.split_key, rng)
+    else:
+        splits = probe_splits(inputs.split_key, inputs.unseen, cfg.test_fraction, rng)
     _add_controls(inputs, cfg, rng)
     _check_targets(inputs, splits["fit"])
 
     if cache_dir is None and out is not None:
         cache_dir = Path(out) / "cache"
-    models = {"trained": model}
+    # The untrained copy is built only when its control runs, and dropped once read.
+    models = {"trained": lambda: model}
     if "random_init" in cfg.controls:
-        models["random_init"] = random_init_copy(model, seed=cfg.seed)
-    read_at = readout_position(model) if cfg.position == "auto" else cfg.position
+        models["random_init"] = lambda: random_init_copy(model, seed=cfg.seed)
     reps, position = {}, read_at if token_model else "none"
-    for name, m in models.items():
+    for name, build in models.items():
         acts = extract_activations(
-            m,
+            build(),
             feed,
             sites=sites,
             position=read_at,
             roles=roles,
             batch_size=cfg.batch_size,
+            device=device,
             cache_dir=cache_dir,
             progress=progress,
         )
@@ -207,8 +242,13 @@ def probe_checkpoint(
         task_metrics=(spec or {}).get("final_metrics"),
     )
     summary.update(
-        checkpoint=str(ckpt.path) if ckpt else type(model).__name__,
+        checkpoint=(ckpt.source or str(ckpt.path)) if ckpt else type(model).__name__,
         position=position,
+        position_source=position_source if token_model else None,
+        split_by=inputs.meta.get("split_by", "distinct input"),
+        dataset_splits=inputs.meta.get("dataset_splits"),
+        shared_fit_test=shared_keys(inputs.split_key, splits["fit"], splits[sweep.reported_split]),
+        dtype=str(next(model.parameters()).dtype).removeprefix("torch."),
         seed=cfg.seed,
         n_examples=inputs.n,
         n_train=sweep.n_train,
@@ -221,7 +261,8 @@ def probe_checkpoint(
         inputs=inputs.meta,
         task_metrics=(spec or {}).get("final_metrics"),
     )
-    report = ProbeReport(sweep.rows, summary, None, sweep.correlations)
+    report = ProbeReport(sweep.rows, summary, None, sweep.correlations, sweep.correct,
+                         weights=sweep.weights, targets=sweep.targets)  # fmt: skip
     if out is not None:
         write_report(report, out, cfg.probes)
     return report

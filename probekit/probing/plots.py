@@ -2,6 +2,8 @@
 
 - `plot_layer_accuracy`: probe accuracy per layer on the latents for the trained model,
   with every control on the same axes (random init, T(z), control tasks, raw input).
+- `plot_label_accuracy`: for a text dataset, one line per label for the trained model, the
+  untrained copy dashed in the same colour, the bag of tokens dotted;
 - `plot_correlation_matrix`: |correlation| of a layer's units with the latents z_j, after
   matching units to latents one to one (Hungarian); a recovered world shows a bright
   diagonal (a permutation pattern once the matching is undone).
@@ -10,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import matplotlib
@@ -28,8 +31,19 @@ def _save(fig, path: Path) -> Path:
     return path
 
 
-def _series(per_site: dict, key: str) -> tuple[list[int], list[float]]:
-    pts = sorted((v["layer"], v[key]) for v in per_site.values() if v.get(key) is not None)
+def _is_block_site(site: str) -> bool:
+    """Sites on the layer axis (sub-layer sites share their block's number: not drawn)."""
+    return site in ("embed", "repr", "input") or re.fullmatch(r"layer\.\d+", site) is not None
+
+
+def _series(per_site: dict, key: str, label: str | None = None) -> tuple[list[int], list[float]]:
+    """(layers, values) of `key` (of `key`[label] for per-label dicts) over block sites."""
+    pts = sorted(
+        (v["layer"], v[key] if label is None else v[key].get(label))
+        for site, v in per_site.items()
+        if _is_block_site(site) and v.get(key) is not None
+    )
+    pts = [p for p in pts if p[1] is not None]
     return [p[0] for p in pts], [p[1] for p in pts]
 
 
@@ -62,7 +76,7 @@ def plot_layer_accuracy(
     raw = models.get("input", {}).get(probe, {}).get("input", {}).get(key)
     if raw is not None:
         ax.axhline(raw, color="C4", linestyle=(0, (1, 3)), label=f"raw input: {family}")
-    layers = sorted(v["layer"] for v in trained.values())
+    layers = sorted(v["layer"] for site, v in trained.items() if _is_block_site(site))
     ax.set_xticks(layers)
     ax.set_xticklabels(["embed" if i == 0 else str(i) for i in layers])
     ax.set_xlabel("layer (state after block i)")
@@ -75,6 +89,40 @@ def plot_layer_accuracy(
     ax.set_ylim(min(0.4, ax.get_ylim()[0]), 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
+    return _save(fig, Path(path))
+
+
+def plot_label_accuracy(summary: dict, path: str | Path, *, probe: str = "linear") -> Path:
+    """Held-out accuracy of every label per layer: trained (solid), untrained copy (dashed),
+    bag of tokens (dotted horizontal), one colour per label."""
+    family = summary.get("primary_family", "user")
+    key = f"acc_{family}_per_label"
+    models = summary["models"]
+    trained = models.get("trained", {}).get(probe, {})
+    untrained = models.get("random_init", {}).get(probe, {})
+    raw = models.get("input", {}).get(probe, {}).get("input", {}).get(key) or {}
+    labels = list(dict.fromkeys(lab for v in trained.values() for lab in v.get(key) or {}))
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    for i, label in enumerate(labels):
+        color = f"C{i % 10}"
+        xs, ys = _series(trained, key, label)
+        ax.plot(xs, ys, "-", marker="o", color=color, label=f"{label}: trained")
+        xs, ys = _series(untrained, key, label)
+        if xs:
+            ax.plot(xs, ys, "--", color=color, alpha=0.7, label=f"{label}: untrained copy")
+        if raw.get(label) is not None:
+            ax.axhline(raw[label], color=color, linestyle=":", alpha=0.7,
+                       label=f"{label}: bag of tokens")  # fmt: skip
+    layers = sorted(v["layer"] for site, v in trained.items() if _is_block_site(site))
+    ax.set_xticks(layers)
+    ax.set_xticklabels(["embed" if i == 0 else str(i) for i in layers])
+    ax.set_xlabel("layer (state after block i)")
+    ax.set_ylabel("held-out accuracy per label")
+    split = summary.get("split_by") or "distinct input"
+    ax.set_title(f"{probe} probe per label, split by {split}", fontsize=9)
+    ax.set_ylim(min(0.0, ax.get_ylim()[0]), 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
     return _save(fig, Path(path))
 
 

@@ -6,26 +6,32 @@ A position picks one vector per example from a (B, T, H) hidden state:
   tokenizer has no separator, e.g. GPT-2 on plain text);
 - `last_x`: the last x token (x = the non-special tokens before the first separator);
 - `mean_x`: the mean over the x tokens;
+- `mean`: the mean over every attended token, special tokens included (what
+  sentence-transformers' mean pooling computes);
 - `cls`: the first attended token (CLS for BERT, BOS for the synthetic decoders);
 - `index:K`: token K (K < 0 counts back from the last attended token).
 
 `token_roles` finds these per row from the ids, the attention mask (right or left
 padding) and the special-token ids; `tokenizer_roles` takes the latter from a HF
-tokenizer; `parse_position` reads a position string.
+tokenizer; `parse_position` reads a position string; `pooling_position` reads the pooling
+a sentence-transformers model folder declares (modules.json + its Pooling config.json,
+read as plain JSON: the sentence-transformers package is not needed).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-ROLE_POSITIONS = ("sep", "last_x", "mean_x", "cls")
+ROLE_POSITIONS = ("sep", "last_x", "mean_x", "mean", "cls")
 
 
 def parse_position(position: str) -> tuple[str, int | None]:
-    """('sep'|'last_x'|'mean_x'|'cls', None) or ('index', K) from a position string."""
+    """('sep'|'last_x'|'mean_x'|'mean'|'cls', None) or ('index', K) from a position string."""
     if position in ROLE_POSITIONS:
         return position, None
     if isinstance(position, str) and position.startswith("index:"):
@@ -111,4 +117,45 @@ def tokenizer_roles(tokenizer, input_ids, attention_mask=None) -> TokenRoles:
         attention_mask,
         special_ids=tokenizer.all_special_ids,
         sep_id=tokenizer.sep_token_id,
+    )
+
+
+# sentence-transformers Pooling modes -> the position that computes the same vector.
+POOLING_MODES = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_lasttoken": "index:-1",
+}
+POOLING_MODULE = "sentence_transformers.models.Pooling"
+
+
+def pooling_position(folder: str | Path | None) -> tuple[str, str] | None:
+    """(position, where it was read) from a sentence-transformers folder's pooling config.
+
+    None when the folder declares no pooling (no modules.json, or no Pooling module in it).
+    A pooling that no single position computes (max, mean-sqrt-len, several modes
+    concatenated) is a ValueError asking for an explicit --position.
+    """
+    if folder is None or not (Path(folder) / "modules.json").is_file():
+        return None
+    folder = Path(folder)
+    modules = json.loads((folder / "modules.json").read_text())
+    pooling = next((m for m in modules if m.get("type") == POOLING_MODULE), None)
+    if pooling is None:
+        return None
+    config_file = folder / pooling.get("path", "") / "config.json"
+    where = config_file.relative_to(folder).as_posix()
+    if not config_file.is_file():
+        raise ValueError(
+            f"modules.json of {folder} names a Pooling module but {where} is missing; "
+            "download it with the model, or pass --position explicitly (mean, cls, ...)."
+        )
+    config = json.loads(config_file.read_text())
+    modes = [k for k, v in config.items() if k.startswith("pooling_mode_") and v is True]
+    if len(modes) == 1 and modes[0] in POOLING_MODES:
+        return POOLING_MODES[modes[0]], f"sentence-transformers pooling ({where}: {modes[0]})"
+    raise ValueError(
+        f"The model's pooling ({where}: {', '.join(modes) or 'no mode set'}) is not one token "
+        f"position or mean; pass --position explicitly (one of {', '.join(ROLE_POSITIONS)} or "
+        "index:K)."
     )

@@ -14,7 +14,7 @@ here, and constant targets are checked before any fit.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -128,6 +128,10 @@ class SweepResult:
     correlations: dict[tuple[str, str, str], np.ndarray]
     correct: dict[tuple[str, str, str, str, str], np.ndarray]
     splits: dict[str, np.ndarray]
+    # (model, site) -> the fitted linear probes of every target: weight (T, F), bias (T,);
+    # `targets` names them as "family/target", in the same order.
+    weights: dict[tuple[str, str], dict[str, np.ndarray]] = field(default_factory=dict)
+    targets: list[str] = field(default_factory=list)
 
     @property
     def n_train(self) -> int:
@@ -186,7 +190,7 @@ def probe_sweep(
         desc="probes",
         disable=not progress,
     )
-    rows, corr, correct = [], {}, {}
+    rows, corr, correct, weights = [], {}, {}, {}
 
     def common(model, site, probe, split):
         pos = "none" if model == "input" or position == "none" else position
@@ -268,6 +272,7 @@ def probe_sweep(
             pred = {f: res.predictions[li][:, sl] for f, (_, sl) in spans.items()}
             kinds = {f: res.kinds[sl] for f, (_, sl) in spans.items()}
             record(model, site, "linear", pred, kinds)
+            weights[(model, site)] = {"weight": res.weights[li], "bias": res.intercepts[li]}
         bar.update(1)
     if "mlp" in probes:
         for model, arrays in reps.items():
@@ -285,4 +290,6 @@ def probe_sweep(
                     bar.update(1)
                 record(model, site, "mlp", pred, kinds)
     bar.close()
-    return SweepResult(rows, corr, correct, {k: np.asarray(v) for k, v in splits.items()})
+    targets = [f"{fam}/{name}" for fam, (names, _) in spans.items() for name in names]
+    split_rows = {k: np.asarray(v) for k, v in splits.items()}
+    return SweepResult(rows, corr, correct, split_rows, weights, targets)

@@ -5,8 +5,10 @@ and site: accuracy on every target family (mean and minimum over targets), the
 docs/theory.md §6 numbers of the site's units and the identifiability ladder for z and
 for the alternative basis T(z), selectivity, and the controls the numbers are compared
 with; plus the best layer of the trained model. docs/probing.md documents every field.
-`write_report` writes `results.jsonl`, `summary.json` and the PNG plots of a
-`ProbeReport`, each atomically.
+For a text dataset (primary family `user`) every site entry also holds the accuracy of
+each label and its interval, and every trained site each control's accuracy per label.
+`write_report` writes `results.jsonl`, `summary.json`, the linear probes' weights
+(`probes.safetensors`) and the PNG plots of a `ProbeReport`, each atomically.
 """
 
 from __future__ import annotations
@@ -46,6 +48,11 @@ def _site_entry(sel: list[dict], units: list[dict], inputs: ProbeInputs) -> dict
         if vals:
             entry[f"acc_{fam}"] = float(np.mean(vals))
             entry[f"acc_{fam}_min"] = float(np.min(vals))
+    if primary != "z":  # labels are read one by one, not only as a mean
+        for fam in (primary, "control_task"):
+            per = {r["target"]: r["value"] for r in sel if r["target_family"] == fam}
+            if per:
+                entry[f"acc_{fam}_per_label"] = per
     if "z" in inputs.families and entry.get("acc_z") is not None:
         entry["acc_z_per_latent"] = [float(v) for v in _values(sel, target_family="z")]
         task_latents = set(inputs.meta.get("task_latents") or [])
@@ -153,6 +160,12 @@ def _scope_summary(
                     if ci:
                         entry[f"acc_{fam}_ci"] = ci["ci"]
                         entry[f"acc_{fam}_per_target_ci"] = ci["per_target_ci"]
+                if primary != "z" and f"acc_{primary}_per_target_ci" in entry:
+                    # Intervals exist for classification labels only, in the rows' order.
+                    names = [r["target"] for r in mine if r["split"] == test
+                             and r["target_family"] == primary and r["metric"] == "accuracy"]  # fmt: skip
+                    cis = entry[f"acc_{primary}_per_target_ci"]
+                    entry[f"acc_{primary}_per_label_ci"] = dict(zip(names, cis, strict=True))
                 per_site[site] = {k: v for k, v in entry.items() if v is not None}
             if per_site:
                 out["models"][model][probe] = per_site
@@ -215,6 +228,17 @@ def _add_controls(out: dict, sweep: SweepResult, test: str, primary: str) -> Non
                 "alt_basis": entry.get("acc_alt_basis"),
                 "control_task": entry.get("acc_control_task"),
             }
+            per_label = f"acc_{primary}_per_label"
+            if per_label in entry:
+                sources = {
+                    "random_init": (random_init.get(site) or {}).get(per_label) or {},
+                    "raw_input": raw.get(per_label) or {},
+                    "control_task": entry.get("acc_control_task_per_label") or {},
+                }
+                entry["controls_per_label"] = {
+                    label: {name: values.get(label) for name, values in sources.items()}
+                    for label in entry[per_label]
+                }
             states = _latent_states(sweep, probe, site, primary, test)
             if states is not None:
                 entry["latents_recovered"] = len(states[0])
@@ -235,6 +259,11 @@ class ProbeReport:
     summary: dict
     out: Path | None
     correlations: dict = field(default_factory=dict)
+    # (model, site, probe, family, split) -> (n_split, k) bool: each target right on each input
+    correct: dict = field(default_factory=dict)
+    # (model, site) -> {"weight": (T, F), "bias": (T,)} of the linear probes; `targets` names T
+    weights: dict = field(default_factory=dict)
+    targets: list = field(default_factory=list)
 
 
 def write_report(report: ProbeReport, out: str | Path, probes: Sequence[str]) -> Path:
@@ -245,6 +274,8 @@ def write_report(report: ProbeReport, out: str | Path, probes: Sequence[str]) ->
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.jsonl", "".join(json.dumps(r) + "\n" for r in report.rows))
     write_atomic(out / "summary.json", json.dumps(report.summary, indent=2))
+    if report.weights:
+        write_probe_weights(report, out / WEIGHTS_FILE)
     primary = report.summary["primary_family"]
     for probe in probes:
         plots.plot_layer_accuracy(
@@ -256,5 +287,37 @@ def write_report(report: ProbeReport, out: str | Path, probes: Sequence[str]) ->
             plots.plot_correlation_matrix(
                 matrix, out / f"correlation_{probe}.png", site=f"{best['site']} (trained)"
             )
+    if primary != "z":
+        for probe in probes:
+            plots.plot_label_accuracy(
+                report.summary, out / f"accuracy_per_label_{probe}.png", probe=probe
+            )
     report.out = out
     return out
+
+
+WEIGHTS_FILE = "probes.safetensors"
+
+
+def write_probe_weights(report: ProbeReport, path: Path) -> Path:
+    """The linear probes as safetensors: `{model}/{site}/weight` (T, F) and `.../bias` (T,), float32.
+
+    A probe's decision on activations `a` (N, F) of that site is `a @ weight.T + bias`; a
+    classification target is its "+1" value where the decision is > 0. The metadata names
+    the targets (`targets`, "family/target" in row order of weight), the position read and
+    each binary label's values (`label_coding`).
+    """
+    from safetensors.numpy import save
+
+    tensors = {}
+    for (model, site), fit in sorted(report.weights.items()):
+        tensors[f"{model}/{site}/weight"] = np.ascontiguousarray(fit["weight"], dtype=np.float32)
+        tensors[f"{model}/{site}/bias"] = np.ascontiguousarray(fit["bias"], dtype=np.float32)
+    metadata = {
+        "targets": json.dumps(report.targets),
+        "position": str(report.summary.get("position")),
+        "label_coding": json.dumps((report.summary.get("inputs") or {}).get("label_coding") or {}),
+        "decision": "activations @ weight.T + bias; > 0 means the target's +1 value",
+    }
+    write_atomic(path, save(tensors, metadata=metadata))
+    return path
