@@ -1,7 +1,8 @@
 """Reports of runs and sweeps: the theory's prediction beside the measurement, with a verdict.
 
-`write_report(path, out)` reads a run directory, a sweep directory (`sweep.json`) or a
-directory of runs and writes two renderings of one document model:
+`write_report(path, out)` reads a run directory, a sweep directory (`sweep.json`), a
+directory of runs, or a bare probe output folder (`probekit.report.probe_folder`) and
+writes two renderings of one document model:
 
 - `report.html`: one self-contained page (inline CSS, figures as base64 PNG data URIs,
   no external asset), every piece of text passed through `html.escape`;
@@ -31,7 +32,9 @@ from typing import Any
 
 import yaml
 
+from probekit.report.causal import causal_blocks
 from probekit.report.figures import run_figures, sweep_figures
+from probekit.report.probe_folder import is_probe_folder, probe_folder_document
 from probekit.report.references import references
 from probekit.report.render import Section, Table, render_html, render_markdown
 from probekit.training.run_dir import read_jsonl
@@ -227,6 +230,7 @@ def run_section(run: RunSummary) -> Section:
         ]
         blocks.append(Table(["quantity", "ours", "reference", "source"], rows))
     blocks.extend(run_figures(run.name, run.probe_dir, run.metrics))
+    blocks.extend(causal_blocks(run.name, run.path / "intervene"))
     return Section(f"Run {run.name}", blocks)
 
 
@@ -287,6 +291,8 @@ def build_document(path: str | Path) -> tuple[str, list[Section]]:
     path = Path(path)
     if not path.is_dir():
         raise FileNotFoundError(f"{path} is not a directory; pass a run or sweep directory.")
+    if is_probe_folder(path):  # `probekit probe --out DIR` of any checkpoint: no run, no verdict
+        return probe_folder_document(path)
     run_dirs = find_runs(path)
     is_sweep = (path / "sweep.json").exists()
     if not run_dirs and not is_sweep:
@@ -378,5 +384,8 @@ def write_report(path: str | Path, out: str | Path | None = None) -> ReportPaths
         figures.append(out / name)
     _atomic_bytes(out / "report.md", markdown.encode("utf-8"))
     _atomic_bytes(out / "report.html", render_html(title, sections).encode("utf-8"))
-    verdicts = next((b for b in sections[0].blocks if isinstance(b, Table)), None)
+    verdicts = next(
+        (b for b in sections[0].blocks if isinstance(b, Table) and b.table_id == "verdict-table"),
+        None,
+    )
     return ReportPaths(out / "report.html", out / "report.md", figures, title, verdicts)
