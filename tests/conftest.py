@@ -43,3 +43,34 @@ def hub_env(hub_server, monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     return hub_server
+
+
+# The smallest experiment a sweep can train and probe in a second: the base of the sweep,
+# cluster and tracking tests (each derives its variant with `tiny_experiment(...)`).
+TINY_EXPERIMENT = {
+    "world": {"d": 5, "observation": "random_bijection", "seed": 0},
+    "tasks": {"family": "walsh", "n": 4, "k": 2, "target": "sign", "seed": 0},
+    "data": {"format": "array", "seed": 0},
+    "model": {"kind": "mlp", "hidden": 16, "n_layers": 2},
+    "train": {
+        "steps": 12,
+        "batch_size": 32,
+        "warmup_steps": 2,
+        "eval_every": 6,
+        "eval_examples": 64,
+        "checkpoint_every": 6,
+        "seed": 0,
+    },
+    "probe": {"controls": ["random_init", "alt_basis"], "z_pairs": False, "cv": 2},
+}
+
+
+def tiny_experiment(train: dict | None = None, **sections) -> dict:
+    """TINY_EXPERIMENT with `train` keys changed and whole sections replaced (None drops one)."""
+    out = {**TINY_EXPERIMENT, "train": {**TINY_EXPERIMENT["train"], **(train or {})}}
+    for name, value in sections.items():
+        if value is None:
+            out.pop(name, None)
+        else:
+            out[name] = value
+    return out

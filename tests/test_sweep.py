@@ -9,6 +9,7 @@ import matplotlib.image as mpimg
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY_EXPERIMENT
 
 from probekit.cli import main as cli_main
 from probekit.sweeps.appendix_d import PAPER_FINAL, extract_curves, final_table, write_appendix_d
@@ -26,22 +27,7 @@ from probekit.sweeps.runner import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "world": {"d": 5, "observation": "random_bijection", "seed": 0},
-    "tasks": {"family": "walsh", "n": 4, "k": 2, "target": "sign", "seed": 0},
-    "data": {"format": "array", "seed": 0},
-    "model": {"kind": "mlp", "hidden": 16, "n_layers": 2},
-    "train": {
-        "steps": 12,
-        "batch_size": 32,
-        "warmup_steps": 2,
-        "eval_every": 6,
-        "eval_examples": 64,
-        "checkpoint_every": 6,
-        "seed": 0,
-    },
-    "probe": {"controls": ["random_init", "alt_basis"], "z_pairs": False, "cv": 2},
-}
+TINY = TINY_EXPERIMENT
 
 
 def _sweep_file(tmp_path: Path, **sweep) -> Path:

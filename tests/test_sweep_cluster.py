@@ -13,6 +13,8 @@ import yaml
 
 pytest.importorskip("submitit")
 
+from conftest import tiny_experiment  # noqa: E402
+
 from probekit.cli import main as cli_main  # noqa: E402
 from probekit.sweeps.cluster import make_executor, read_ledger, submit_sweep, wait_for  # noqa: E402
 from probekit.sweeps.runner import (  # noqa: E402
@@ -24,23 +26,7 @@ from probekit.sweeps.runner import (  # noqa: E402
 )
 
 REPO = Path(__file__).resolve().parents[1]
-TINY = {
-    "world": {"d": 5, "observation": "random_bijection", "seed": 0},
-    "tasks": {"family": "walsh", "n": 4, "k": 2, "target": "sign", "seed": 0},
-    "data": {"format": "array", "seed": 0},
-    "model": {"kind": "mlp", "hidden": 16, "n_layers": 2},
-    "train": {
-        "steps": 12,
-        "batch_size": 32,
-        "warmup_steps": 2,
-        "eval_every": 6,
-        "eval_examples": 64,
-        "checkpoint_every": 6,
-        "seed": 0,
-        "log_with": "none",
-    },
-    "probe": {"controls": ["random_init", "alt_basis"], "z_pairs": False, "cv": 2},
-}
+TINY = tiny_experiment(train={"log_with": "none"})
 
 
 def _sweep_file(tmp_path: Path, base: dict | None = None, **sweep) -> Path:

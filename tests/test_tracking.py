@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import tiny_experiment
 
 from probekit.cli import main as cli_main
 from probekit.config import load_experiment
@@ -13,22 +14,10 @@ from probekit.sweeps.runner import load_sweep, run_sweep
 from probekit.training.loop import train
 from probekit.training.tracking import flat_config, tracker_setup
 
-TINY = {
-    "world": {"d": 5, "observation": "random_bijection", "seed": 0},
-    "tasks": {"family": "walsh", "n": 4, "k": 2, "target": "sign", "seed": 0},
-    "data": {"format": "array", "seed": 0},
-    "model": {"kind": "mlp", "hidden": 16, "n_layers": 2},
-    "train": {
-        "steps": 8,
-        "batch_size": 32,
-        "warmup_steps": 2,
-        "eval_every": 4,
-        "eval_examples": 64,
-        "checkpoint_every": 4,
-        "recovery_probe": False,
-        "seed": 0,
-    },
-}
+TINY = tiny_experiment(
+    train={"steps": 8, "eval_every": 4, "checkpoint_every": 4, "recovery_probe": False},
+    probe=None,
+)
 
 
 def test_log_with_takes_names_lists_and_none_and_refuses_unknown_trackers():
