@@ -1,7 +1,8 @@
 """Causal accuracy by layer beside probe accuracy, over seeds: train, then `probekit intervene`.
 
     python scripts/causal_study.py configs/default.yaml configs/gpt2.yaml --seeds 0 1 2 \
-        --out runs/causal_study --markdown runs/causal_study/causal_study.md
+        --out runs/causal_study --markdown runs/causal_study/causal_study.md \
+        --figure docs/figures/causal_vs_probe.png --readme README.md
 
 Each (config, seed) trains into OUT/<config>/seed<N> (train.seed and probe.seed set to the
 seed; a finished run is reused), is intervened on (`probekit.probing.causal`, written to
@@ -12,6 +13,12 @@ of answers that flip as they should, and LEACE's erasure on the tasks that depen
 with several seeds the mean and Student's t 95 % interval over seeds, with one seed the
 95 % interval over test inputs. Sites where the probe decodes z but the model does not use
 it (`probekit.probing.causal_summary`'s cut-offs) are listed below the table.
+
+`--figure` draws, per config and scope, probe accuracy on z and the share of answers that
+flip as they should under steering, interchange and the random direction, by layer (mean
+and interval over seeds). `--readme` writes the tables and the figure between the
+`<!-- causal:begin -->` and `<!-- causal:end -->` markers of that file, replacing what was
+there, so the README's causal results always come from runs.
 """
 
 from __future__ import annotations
@@ -121,6 +128,76 @@ def table(config: str, points: list[dict]) -> list[str]:
     return lines
 
 
+FIGURE_SERIES = [
+    ("probe accuracy on z", "acc_z", "-"),
+    ("flips: steer", "steer_flip", "-"),
+    ("flips: interchange", "interchange_flip", "--"),
+    ("flips: random direction", "random_direction_flip", ":"),
+]
+
+
+def figure(studies: list[tuple[str, list[dict]]], path: Path) -> None:
+    """Probe accuracy and causal flips by layer, one panel per (config, scope), first position."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scopes = studies[0][1][0]["summary"]["scopes"]
+    fig, axes = plt.subplots(
+        len(studies), len(scopes), figsize=(5.2 * len(scopes), 3.4 * len(studies)), squeeze=False
+    )
+    for row, (config, points) in enumerate(studies):
+        position = points[0]["summary"]["positions"][0]
+        for col, scope in enumerate(scopes):
+            ax = axes[row][col]
+            views = [_view(p["summary"], position, scope) for p in points]
+            sites = list(views[0])
+            for label, key, style in FIGURE_SERIES:
+                stats = [
+                    seed_interval([v[s][key] for v in views if v.get(s, {}).get(key) is not None])
+                    for s in sites
+                ]
+                mean = [st["mean"] for st in stats]
+                # One seed has no interval over seeds: no error bar then.
+                lo = [0.0 if st["lo"] is None else st["mean"] - st["lo"] for st in stats]
+                hi = [0.0 if st["hi"] is None else st["hi"] - st["mean"] for st in stats]
+                ax.errorbar(sites, mean, yerr=[lo, hi], ls=style, marker="o", ms=3, label=label)
+            ax.axhline(0.5, color="grey", lw=0.6)
+            ax.set_ylim(-0.05, 1.05)
+            ax.set_title(f"{Path(config).stem}: {scope} inputs ({len(points)} seeds)", fontsize=9)
+            ax.tick_params(labelsize=8)
+            if row == 0 and col == 0:
+                ax.legend(fontsize=7)
+    fig.suptitle("Probe accuracy on z against the causal effect of editing along the probe")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+BEGIN, END = "<!-- causal:begin -->", "<!-- causal:end -->"
+
+
+def write_readme(readme: Path, lines: list[str], figure_path: Path | None) -> None:
+    """Replace the README's causal block with `lines` (and the figure), atomically."""
+    from probekit.training.run_dir import atomic_write_text
+
+    text = readme.read_text()
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{readme} has no {BEGIN} ... {END} block; add the two markers.")
+    body = [
+        line.replace("### `", "#### `", 1) if line.startswith("### `") else line
+        for line in lines[2:]
+    ]  # drop the document title: the README has its own
+    if figure_path is not None:
+        rel = figure_path.resolve().relative_to(readme.resolve().parent)
+        body = [f"![Probe accuracy against causal flips by layer]({rel.as_posix()})", ""] + body
+    head, rest = text.split(BEGIN, 1)
+    tail = rest.split(END, 1)[1]
+    atomic_write_text(readme, head + BEGIN + "\n" + "\n".join(body).strip() + "\n" + END + tail)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Train and intervene every config × seed, then write the Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -129,11 +206,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("runs/causal_study"))
     parser.add_argument("--markdown", type=Path, help="default: OUT/causal_study.md")
     parser.add_argument("--steps", type=int, help="override train.steps (a quick look)")
+    parser.add_argument("--figure", type=Path, help="write the by-layer figure here")
+    parser.add_argument("--readme", type=Path, help="write tables and figure into this file")
     args = parser.parse_args(argv)
     lines = ["## Causal accuracy by layer (`scripts/causal_study.py`)", ""]
+    studies = []
     for config in args.configs:
         points = [run_point(config, seed, args.out, args.steps) for seed in args.seeds]
+        studies.append((config, points))
         lines += table(config, points) + [""]
+    if args.figure:
+        figure(studies, args.figure)
+        print(f"wrote {args.figure}")
+    if args.readme:
+        write_readme(args.readme, lines, args.figure)
+        print(f"wrote the causal block of {args.readme}")
     md = args.markdown or args.out / "causal_study.md"
     md.parent.mkdir(parents=True, exist_ok=True)
     md.write_text("\n".join(lines))
