@@ -69,6 +69,12 @@ def commands_section(repo_id: str, revision: str | None, source_url: str | None)
     return "## Reproduce it\n\n```bash\n" + "\n".join(lines) + "\n```" + note
 
 
+def _sentence(text: str) -> str:
+    """`text` with a capital first letter: the reasons are written to follow a colon."""
+    text = str(text or "").strip()
+    return text[:1].upper() + text[1:]
+
+
 def _table(rows: list[tuple[str, Any]]) -> str:
     body = "\n".join(
         f"| `{k}` | {json.dumps(v) if not isinstance(v, str) else v} |" for k, v in rows
@@ -165,7 +171,7 @@ def verdict_section(run: Path, summary: dict | None) -> str:
         lines.append(
             f"Predicted before training (`prediction.json`, theory of Zhang, Chen & Chen, ICML "
             f"2025): expected recovery of z = **{prediction.get('expected_recovery')}** "
-            f"({prediction.get('theory_result', '?')}). {prediction.get('reason', '')}".strip()
+            f"({prediction.get('theory_result', '?')}). {_sentence(prediction.get('reason', ''))}".strip()
         )
     if not summary:
         lines.append("Not probed yet: no measurement and no verdict.")
@@ -200,7 +206,7 @@ def verdict_section(run: Path, summary: dict | None) -> str:
         lines.append(f"Measured on {where.get(m.get('scope'), m.get('scope'))}:\n\n{table}")
         lines.append(
             f"Verdict: **{judged['verdict']}**; agrees with the prediction: "
-            f"**{judged.get('agrees')}**. {judged['reason']}"
+            f"**{judged.get('agrees')}**. {_sentence(judged['reason'])}"
         )
     return "\n\n".join(lines)
 
@@ -223,7 +229,7 @@ def limitations_section(summary: dict | None) -> str:
         "Task accuracy below 0.9 on the reported inputs makes the verdict undecided: a model "
         "that has not fit its tasks is no test of the theory.",
         "Retraining reproduces the weights only with the same toolkit version, PyTorch and "
-        "hardware class; the versions used are listed below.",
+        "hardware class; the versions used are listed under Versions.",
     ]
     return "## Limitations\n\n" + "\n".join(f"- {item}" for item in items)
 
