@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from probekit.models.factory import ModelConfig
+from probekit.probing.positions import INDEXED_ROLES, ROLE_POSITIONS, parse_position
 from synthetic.config import apply_overrides, from_dict, load_yaml, to_dict
 from synthetic.data_spec import DataSpec
 from synthetic.tasks import TaskSpec
@@ -128,7 +129,8 @@ class ProbeConfig:
     controls: tuple[str, ...] = ("random_init", "input", "alt_basis", "control_task")
     # auto: a sentence-transformers pooling config when the model folder has one, else where
     # the model reads its answer (CLS for BERT-style encoders, SEP for decoders);
-    # or sep | last_x | mean_x | mean | cls | index:K (token models only)
+    # or a role of probekit.probing.positions: sep | last_x | mean_x | mean | cls | index:K |
+    # x:K | query:J | answer:J (token models only)
     position: str = "auto"
     probes: tuple[str, ...] = ("linear",)  # linear, mlp
     z_pairs: bool = True  # also probe the degree-2 characters z_i z_j
@@ -154,12 +156,14 @@ class ProbeConfig:
             raise ValueError(
                 f"probe.probes must be a non-empty subset of linear, mlp, got {self.probes}"
             )
-        roles = ("auto", "sep", "last_x", "mean_x", "mean", "cls")
-        if self.position not in roles and not self.position.startswith("index:"):
-            raise ValueError(
-                f"probe.position={self.position!r} is unknown; use one of {', '.join(roles)} "
-                "or index:K"
-            )
+        if self.position != "auto":
+            try:  # the roles are named in probekit.probing.positions alone
+                parse_position(self.position)
+            except ValueError:
+                raise ValueError(
+                    f"probe.position={self.position!r} is unknown; use auto, one of "
+                    f"{', '.join(ROLE_POSITIONS)}, or {', '.join(r + ':K' for r in INDEXED_ROLES)}"
+                ) from None
         for name in (
             "max_cube_d",
             "n_examples",

@@ -37,10 +37,10 @@ def _is_int(v: Any) -> bool:
 class DataSpec:
     """How to turn a world and its tasks into a token dataset.
 
-    format: a name in SEQUENCE_FORMATS (multitask, qa, encoder, array).
+    format: a name in SEQUENCE_FORMATS (multitask, qa, qa_isolated, encoder, array).
     bits_per_token: observed bits per x token; need not divide m (the last token
         then carries the remaining m mod b bits).
-    queries_per_sequence: questions per qa sequence (distinct tasks, ≤ n).
+    queries_per_sequence: questions per qa / qa_isolated sequence (distinct tasks, ≤ n).
     n_train, n_validation: examples drawn per split (n_validation also sizes ood).
     n_probe, probe_set: the probe split is the whole cube ("cube", or "auto" when
         d ≤ 16) or n_probe draws ("sample").
@@ -119,7 +119,7 @@ class DataSpec:
                 f"DataSpec.format={self.format!r} answers with y=+/y=- tokens and needs "
                 f"tasks.target=sign, got {tasks.target!r}; use format multitask or array."
             )
-        if self.format == "qa" and self.queries_per_sequence > tasks.n:
+        if self.format in ("qa", "qa_isolated") and self.queries_per_sequence > tasks.n:
             raise ValueError(
                 f"DataSpec.queries_per_sequence={self.queries_per_sequence} exceeds the "
                 f"number of tasks n={tasks.n}; use at most n."

@@ -11,6 +11,12 @@ Formats (registry ``SEQUENCE_FORMATS``), with ``G`` x tokens:
 - ``qa``: ``[BOS] x.. [SEP] t_a y_a t_b y_b .. [EOS]``; ``labels`` are aligned with
   ``input_ids`` (HF causal LMs shift them internally) and are -100 except at the
   answer tokens. ``query_tasks`` (N, q) names the tasks asked. Sign targets only.
+- ``qa_isolated``: the ``qa`` tokens and labels, plus ``segment_ids`` (0 for BOS, x
+  and SEP; j + 1 for query j and its answer; q + 1 for EOS) and ``position_ids`` (every
+  query at position G + 2, its answer at G + 3). A token may attend to the shared prefix
+  and to its own segment only (``probekit.models.isolation`` turns the segments into the
+  4-D mask), so every answer is computed exactly as in ``[BOS] x [SEP] t_j y_j`` alone:
+  it depends on x and its own query, never on earlier queries or answers.
 - ``encoder``: ``[CLS] x.. [SEP] t_a [MASK] [SEP]``; ``labels`` hold the answer id at
   MASK and -100 elsewhere; ``query_task`` (N,) names the task. Sign targets only.
 - ``array``: ``inputs`` = x as float32, for MLP baselines.
@@ -50,6 +56,8 @@ class SequenceFormat:
     positions: Callable[[TokenLayout, int], dict[str, Any]]
     sign_targets_only: bool = False
     tokenized: bool = True
+    # Columns the model takes besides the ids (forward arguments, or `segment_ids`).
+    model_inputs: tuple[str, ...] = ()
 
 
 SEQUENCE_FORMATS: Registry[SequenceFormat] = Registry("sequence format")
@@ -148,6 +156,18 @@ def _qa_positions(layout, q):
     return pos
 
 
+def _qa_isolated(x, targets, layout, q, rng):
+    out = _qa(x, targets, layout, q, rng)
+    G, n = layout.n_groups, len(x)
+    # One segment per query-answer pair after the shared prefix [BOS] x [SEP]; EOS alone.
+    segments = np.concatenate([np.zeros(G + 2), np.repeat(np.arange(1, q + 1), 2), [q + 1]])
+    # Every pair restarts right after SEP, so pair j sits where a one-query sequence puts it.
+    positions = np.concatenate([np.arange(G + 2), np.tile([G + 2, G + 3], q), [G + 2]])
+    out["segment_ids"] = np.broadcast_to(segments.astype(np.int32), (n, len(segments))).copy()
+    out["position_ids"] = np.broadcast_to(positions.astype(np.int32), (n, len(positions))).copy()
+    return out
+
+
 def _encoder(x, targets, layout, q, rng):
     _check_sign(targets, "encoder")
     n, G = len(x), layout.n_groups
@@ -208,6 +228,16 @@ _register(
 )
 _register(
     SequenceFormat(
+        "qa_isolated",
+        "[BOS] x [SEP] t y t y .. [EOS]; each answer sees only x and its own query",
+        _qa_isolated,
+        _qa_positions,
+        sign_targets_only=True,
+        model_inputs=("segment_ids", "position_ids"),
+    )
+)
+_register(
+    SequenceFormat(
         "encoder",
         "[CLS] x [SEP] t [MASK] [SEP]; masked answer",
         _encoder,
@@ -243,6 +273,11 @@ def encode_arrays(
 def layout_for(world, tasks, data_spec) -> TokenLayout:
     """The token layout of a world, a task set and a data spec."""
     return TokenLayout(int(world.m), int(tasks.n), int(data_spec.bits_per_token))
+
+
+def format_model_inputs(fmt: str) -> tuple[str, ...]:
+    """The columns of format `fmt` a model reads besides `input_ids` (e.g. `segment_ids`)."""
+    return SEQUENCE_FORMATS.get(fmt).model_inputs
 
 
 def sequence_positions(

@@ -25,6 +25,9 @@ STAGES: dict[str, int] = {
     "probekit.hub.client": 1,
     "probekit.models": 2,
     "probekit.config": 3,
+    # The token roles a probe reads (ids in, positions out); config checks probe.position
+    # against them, so they are named once.
+    "probekit.probing.positions": 3,
     # Probing's array-level estimators, metrics and controls know nothing of checkpoints;
     # training uses them for its in-training recovery probe.
     "probekit.probing.solvers": 4,

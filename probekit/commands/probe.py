@@ -65,8 +65,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--position",
-        help="auto | sep | last_x | mean_x | mean | cls | index:K (default: auto, the model "
-        "folder's sentence-transformers pooling if it has one, else where the model reads its "
+        help="auto | sep | last_x | mean_x | mean | cls | index:K | x:K (the K-th x token) | "
+        "query:J | answer:J (the J-th query / answer token of a next-token sequence) "
+        "(default: auto, the model folder's sentence-transformers pooling if it has one, else where the model reads its "
         "answers: CLS for BERT-style encoders, SEP for decoders)",
     )
     parser.add_argument("--probes", type=_csv, help="comma-separated: linear,mlp (default: linear)")

@@ -18,8 +18,8 @@ column and a forward keyword argument, so a loop can call `model(**batch)`):
 | `gpt2`     | `TaskHeadsModel` on `GPT2Model`, SEP   | `multitask`            | `input_ids` | `targets` | yes                  |
 | `llama`    | `TaskHeadsModel` on `LlamaModel`, SEP  | `multitask`            | `input_ids` | `targets` | yes                  |
 | `bert`     | `TaskHeadsModel` on `BertModel`, CLS   | `encoder`, `multitask` | `input_ids` | `targets` | yes                  |
-| `gpt2-lm`  | `GPT2LMHeadModel`                      | `qa`                   | `input_ids` | `labels`  | no (ValueError)      |
-| `llama-lm` | `LlamaForCausalLM`                     | `qa`                   | `input_ids` | `labels`  | no (ValueError)      |
+| `gpt2-lm`  | `GPT2LMHeadModel`                      | `qa`, `qa_isolated`    | `input_ids` | `labels`  | no (ValueError)      |
+| `llama-lm` | `LlamaForCausalLM`                     | `qa`, `qa_isolated`    | `input_ids` | `labels`  | no (ValueError)      |
 | `bert-mlm` | `BertForMaskedLM`, answers at MASK     | `encoder`              | `input_ids` | `labels`  | no (ValueError)      |
 
 `ModelConfig.representation_dim = D` (default None: no such layer, the model is exactly what
@@ -41,6 +41,10 @@ Hidden states: `output_hidden_states=True` returns `n_layers + 1` states, named 
 include the final norm), then `repr` for a model with a representation layer (the output's
 `representation`, not one of the hidden states). `load_model(dir)` reloads any kind with its
 own class (LM heads kept).
+
+`qa_isolated` batches also carry `segment_ids` and `position_ids`; `isolation.forward_inputs`
+turns the segments into the custom 4-D attention mask under which each answer sees only x
+and its own query.
 """
 
 from transformers import AutoConfig, AutoModel

@@ -369,6 +369,8 @@ _register(
         "bert", _task_heads_builder("bert", "first"), ("encoder", "multitask"), _IDS, **_HEADS
     )
 )
-_register(ModelKind("gpt2-lm", _lm(GPT2LMHeadModel, _gpt2_config), ("qa",), _IDS, "labels"))
-_register(ModelKind("llama-lm", _lm(LlamaForCausalLM, _llama_config), ("qa",), _IDS, "labels"))
+# qa_isolated adds `segment_ids` / `position_ids` columns (`synthetic.sequences.format_model_inputs`).
+_QA = ("qa", "qa_isolated")
+_register(ModelKind("gpt2-lm", _lm(GPT2LMHeadModel, _gpt2_config), _QA, _IDS, "labels"))
+_register(ModelKind("llama-lm", _lm(LlamaForCausalLM, _llama_config), _QA, _IDS, "labels"))
 _register(ModelKind("bert-mlm", _lm(BertForMaskedLM, _bert_config), ("encoder",), _IDS, "labels"))

@@ -16,7 +16,8 @@ Sub-layer sites `layer.i.attn` and `layer.i.mlp` (GPT-2, Llama, BERT; named in
 extracted only when asked for by name.
 
 Positions pick one vector per example from a (B, T, H) state by token role (`sep`,
-`last_x`, `mean_x`, `mean`, `cls`, `index:K`; defined in `probekit.probing.positions`). The MLP has no
+`last_x`, `mean_x`, `mean`, `cls`, `index:K`, `x:K`, `query:J`, `answer:J`; defined in
+`probekit.probing.positions`). The MLP has no
 tokens: its states are already (B, H) and the position is `none`. A model given as a
 path is loaded by `probekit.models.checkpoints`. The public names of those two modules can
 also be imported from here.
@@ -49,6 +50,7 @@ from probekit.models.checkpoints import (
     random_init_copy,
 )
 from probekit.models.factory import REPRESENTATION_SITE, has_representation_layer, hidden_state_name
+from probekit.models.isolation import forward_inputs
 from probekit.probing.positions import (
     ROLE_POSITIONS,
     TokenRoles,
@@ -242,6 +244,8 @@ def _positions(roles: TokenRoles, kind: str, k: int | None) -> np.ndarray | None
         return roles.last_x
     if kind == "index":
         return roles.index(k)
+    if kind in ("x", "query", "answer"):
+        return getattr(roles, kind)(k)
     return None  # mean_x and mean use a mask
 
 
@@ -289,6 +293,9 @@ def extract_activations(
             roles = tokenizer_roles(tokenizer, ids, mask)
         pos_all = _positions(roles, kind, k)
         feed = {"input_ids": ids, "attention_mask": mask}
+        for name in ("segment_ids", "position_ids"):  # the isolated format's mask and positions
+            if inputs.get(name) is not None:
+                feed[name] = np.asarray(inputs[name], dtype=np.int64)
         key_arrays = {**feed, "x_mask": roles.x_mask}
         if pos_all is not None:
             key_arrays["pos"] = pos_all
@@ -332,7 +339,8 @@ def extract_activations(
         ):
             stop = min(start + batch_size, n)
             batch = {k2: torch.from_numpy(v[start:stop]).to(device) for k2, v in feed.items()}
-            output = model(**batch, output_hidden_states=True)
+            attended = batch.get("attention_mask")  # 2-D, before forward_inputs makes it 4-D
+            output = model(**forward_inputs(model, batch), output_hidden_states=True)
             hidden = list(output.hidden_states or ())
             if REPRESENTATION_SITE in index:  # (B, D): `_select` passes it through
                 hidden.append(output.representation)
@@ -343,7 +351,6 @@ def extract_activations(
                 )
             pos = None if pos_all is None else torch.from_numpy(pos_all[start:stop]).to(device)
             x_mask = torch.from_numpy(roles.x_mask[start:stop]).to(device) if token_model else None
-            attended = batch.get("attention_mask")
             for site in sites:
                 state = hidden[index[site]] if site in index else captured[site]
                 vec = _select(state, kind, pos, x_mask, attended).float().cpu().numpy()

@@ -21,6 +21,10 @@ import numpy as np
 
 from probekit.config import ProbeConfig
 
+# Token-model inputs besides the ids and the padding mask: the isolated format's segments
+# (made into its 4-D attention mask) and position ids (`synthetic.sequences`).
+MODEL_FEED_EXTRAS = ("segment_ids", "position_ids")
+
 
 @dataclass
 class ProbeInputs:
@@ -73,6 +77,9 @@ def _synthetic_inputs(cols: Mapping[str, np.ndarray], cfg: ProbeConfig, meta: di
     feed = {"x": x.astype(np.float32)}
     if "input_ids" in cols:
         feed["input_ids"] = np.asarray(cols["input_ids"], dtype=np.int64)
+    for name in MODEL_FEED_EXTRAS:  # qa_isolated: the model sees what it trained under
+        if name in cols:
+            feed[name] = np.asarray(cols[name], dtype=np.int64)
     unseen = np.asarray(cols["heldout"], dtype=bool) if "heldout" in cols else None
     families = _synthetic_families(cols, cfg.z_pairs)
     _drop_latents_fixed_in_training(families, unseen, meta)

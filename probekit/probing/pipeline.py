@@ -45,6 +45,7 @@ from probekit.probing.activations import (
 )
 from probekit.probing.controls import dataset_splits, probe_splits, shared_keys
 from probekit.probing.inputs import (
+    MODEL_FEED_EXTRAS,
     ProbeInputs,
     _label_family,
     inputs_from_dataset,
@@ -178,7 +179,11 @@ def probe_checkpoint(
     # Every cheap check runs before the first forward pass.
     token_model = is_token_model(model)
     feed = (
-        {k: inputs.feed[k] for k in ("input_ids", "attention_mask") if k in inputs.feed}
+        {
+            k: v
+            for k, v in inputs.feed.items()
+            if k in ("input_ids", "attention_mask", *MODEL_FEED_EXTRAS)
+        }
         if token_model
         else {"x": inputs.feed.get("x")}
     )

@@ -27,6 +27,7 @@ from probekit.models.factory import (
     data_format_for,
     model_input_names,
 )
+from probekit.models.isolation import forward_inputs
 from probekit.models.scoring import per_example_scores
 from probekit.training.accelerator import make_accelerator
 from probekit.training.batches import BatchLog, eval_examples, make_source, share_start
@@ -40,6 +41,7 @@ from probekit.training.recovery import (
 from probekit.training.run_dir import RunDir
 from probekit.training.snapshots import run_spec, write_model_dir
 from probekit.training.tracking import tracker_setup
+from synthetic.sequences import format_model_inputs
 from synthetic.tasks import TaskSet
 from synthetic.tokenizer import build_tokenizer
 from synthetic.world import World
@@ -149,7 +151,8 @@ class Trainer:
             eos_token_id=self.tokenizer.eos_token_id,
             target=cfg.tasks.target,
         )
-        self.input_names = model_input_names(cfg.model.kind)
+        # The format's own model inputs (qa_isolated: segment_ids, position_ids) come too.
+        self.input_names = model_input_names(cfg.model.kind) + format_model_inputs(cfg.data.format)
         optimizer = torch.optim.AdamW(
             model.parameters(),
             lr=cfg.train.lr,
@@ -229,7 +232,7 @@ class Trainer:
             for micro in range(cfg.grad_accum):
                 batch = self._batch(self.step, micro)
                 with acc.accumulate(self.model):
-                    out = self.model(**batch)
+                    out = self.model(**forward_inputs(self.model, batch))
                     acc.backward(out.loss)
                     if acc.sync_gradients and cfg.max_grad_norm:
                         acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
@@ -269,7 +272,7 @@ class Trainer:
         for (index,) in loader:
             rows = {k: v[index.cpu().numpy()] for k, v in examples.items()}
             batch = _to_tensors(rows, self.input_names, acc.device)
-            out = self.model(**batch)
+            out = self.model(**forward_inputs(self.model, batch))
             loss_i, correct_i, first_i = per_example_scores(
                 out, batch, self.cfg.tasks.target, self.cfg.model.kind.endswith("-lm")
             )
@@ -297,7 +300,9 @@ class Trainer:
         }
         if self.heldout_loader is not None:  # inputs the model never trains on
             loss, accuracy, first = self._score(self.heldout_set, self.heldout_loader)
-            metrics.update(eval_loss_heldout=loss, eval_acc_heldout=accuracy)
+            metrics.update(
+                eval_loss_heldout=loss, eval_acc_heldout=accuracy, eval_acc_first_heldout=first
+            )
         if self.cfg.train.recovery_probe and acc.is_main_process:
             model = acc.unwrap_model(self.model)
             names = [n for n in self.input_names if n not in ("labels", "targets")]

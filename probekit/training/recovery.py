@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from probekit.models.factory import has_representation_layer
+from probekit.models.isolation import forward_inputs
 from synthetic.sequences import layout_for, sequence_positions
 
 
@@ -60,7 +61,7 @@ def final_representation(
     n = len(next(iter(inputs.values())))
     chunks = []
     for start in range(0, n, batch_size):
-        part = {k: v[start : start + batch_size] for k, v in inputs.items()}
+        part = forward_inputs(model, {k: v[start : start + batch_size] for k, v in inputs.items()})
         if units:
             chunks.append(model(**part).representation.float().cpu().numpy())
             continue
