@@ -16,10 +16,10 @@ Ratios are baseline time / fwht time (above 1: fwht is faster).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from synthetic.fourier import fwht
 
@@ -39,7 +39,7 @@ def numpy_butterfly(a: np.ndarray) -> np.ndarray:
     return out
 
 
-def packages() -> dict[str, callable]:
+def packages(threads: int = 1) -> dict[str, callable]:
     """Installed Walsh-Hadamard packages, as functions of a float64 array (unnormalised)."""
     found = {}
     try:
@@ -52,6 +52,8 @@ def packages() -> dict[str, callable]:
     try:
         import torch
         from hadamard_transform import hadamard_transform
+
+        torch.set_num_threads(threads)
 
         def torch_hadamard(a):
             # The package's transform is orthonormal: undo its 1/sqrt(2^n) to compare.
@@ -80,16 +82,24 @@ def main(argv: list[str] | None = None) -> list[tuple[str, float, float]]:
     parser.add_argument("--n-small", type=int, default=12)
     parser.add_argument("--n-large", type=int, default=24)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1, help="BLAS/OpenMP threads, every side")
     args = parser.parse_args(argv)
+    # One thread budget for every transform (numpy's BLAS in fwht's block product,
+    # pyfwht's OpenMP backend, torch's pool), so the ratios compare algorithms.
+    with threadpool_limits(limits=args.threads):
+        return _main(args)
+
+
+def _main(args) -> list[tuple[str, float, float]]:
     rng = np.random.default_rng(0)
-    others = {"numpy butterfly": numpy_butterfly, **packages()}
+    others = {"numpy butterfly": numpy_butterfly, **packages(args.threads)}
     cases = [
         (f"n={args.n_small}, one function", rng.standard_normal(1 << args.n_small)),
         (f"n={args.n_small}, 64 functions", rng.standard_normal((64, 1 << args.n_small))),
         (f"n={args.n_large}, one function", rng.standard_normal(1 << args.n_large)),
     ]
     rows = []
-    print(f"threads: OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    print(f"threads: {args.threads} for every transform (BLAS, OpenMP and torch pools)")
     print("ratio = baseline time / fwht time (above 1: fwht is faster)")
     print(f"{'case':<28}{'transform':<30}{'time (s)':>12}{'ratio':>9}")
     for case, data in cases:
