@@ -25,7 +25,8 @@ export RUN_DIR="${RUN_DIR:-runs/${SLURM_JOB_NAME:-probekit-train}}"
 export GPUS_PER_NODE="${GPUS_PER_NODE:-${SLURM_GPUS_ON_NODE:-1}}"
 export NUM_PROCESSES=$((SLURM_NNODES * GPUS_PER_NODE))
 # The first node of the allocation hosts the rendezvous.
-MAIN_PROCESS_IP="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | head -n 1)"
+# sed reads the whole list: `head -n 1` could exit first and fail the pipe (SIGPIPE).
+MAIN_PROCESS_IP="$(scontrol show hostnames "$SLURM_JOB_NODELIST" | sed -n 1p)"
 export MAIN_PROCESS_IP
 export MAIN_PROCESS_PORT="${MAIN_PROCESS_PORT:-29500}"
 

@@ -405,7 +405,7 @@ def test_input_names_and_formats():
     assert model_input_names("llama-lm") == ("input_ids", "labels")
     assert model_input_names("bert", with_labels=False) == ("input_ids",)
     assert data_format_for("bert") == ("encoder", "multitask")
-    assert data_format_for("gpt2-lm") == ("qa",)
+    assert data_format_for("gpt2-lm") == ("qa", "qa_isolated")
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
