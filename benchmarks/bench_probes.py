@@ -99,17 +99,25 @@ def rss_bytes() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory (VmHWM). Not ru_maxrss: on Linux that keeps the
+    parent's peak across fork and exec, so a child started by a big process reports it."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmHWM in /proc/self/status")
+
+
 def memory_child(layers: int, d: int, n: int, features: int, cv: int, seed: int) -> None:
     """Print, as JSON, the batched fit's peak resident memory above what was there before it."""
-    import resource
-
     acts, targets, train, test = setup(layers, d, n, features, seed)
     # A tiny fit first: torch's first calls map its kernels' libraries (hundreds of MiB of
     # resident memory that do not depend on N and are not the fit's).
     fit_linear_probes(acts[:1], targets, train[:200], test[:50], cv=cv, seed=seed)
     before = rss_bytes()
     fit_linear_probes(acts, targets, train, test, cv=cv, seed=seed)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+    peak = peak_rss_bytes()
     print(json.dumps({"n": n, "acts_bytes": acts.nbytes, "fit_peak_bytes": max(0, peak - before)}))
 
 

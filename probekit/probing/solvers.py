@@ -290,7 +290,9 @@ def fit_layer(X, Y, kinds, fold_test, Cs, *, max_iter=100, tol=1e-4):
         fold_scores = np.zeros((len(cols), len(Cs), K))
         for k in range(K):
             rows = fold_test[k]
-            dec = np.einsum("nf,ftc->ntc", Xs[rows], W[..., k]) + b[None, :, :, k]
+            # One GEMM (einsum without BLAS took a sixth of a layer's time at N = 12 000).
+            Wk = np.ascontiguousarray(W[..., k]).reshape(W.shape[0], -1)
+            dec = (Xs[rows] @ Wk).reshape(-1, *W.shape[1:3]) + b[None, :, :, k]
             if kind == "logistic":
                 fold_scores[..., k] = ((dec > 0) == (Ypm[rows][:, :, None] > 0)).mean(0)
             else:
