@@ -169,6 +169,7 @@ def test_per_label_numbers_table_plot_weights_and_report(data, tmp_path, capsys)
             "--control-type-column", "noun", "--position", "mean", "--out", str(out), "--no-progress"]  # fmt: skip
     assert main(args) == 0
     printed = capsys.readouterr().out
+    assert "latents recovered" not in printed  # a text probe's targets are labels
     summary = json.loads((out / "summary.json").read_text())
     best = summary["best_layer"]["linear"]
     per = best["acc_user_per_label"]

@@ -150,6 +150,7 @@ def format_summary(summary: dict, out: Path) -> str:
     scope = summary.get("scope", "seen")
     where = "the model never trained on" if scope == "unseen" else "of the model's training"
     d = summary.get("inputs", {}).get("d")
+    what = "latents" if family == "z" else "labels"  # a text dataset's probes are of labels
     lines = [
         f"probed {summary.get('checkpoint', '?')} at position {summary.get('position', '?')}; "
         f"accuracy on {summary.get('n_test', '?')} test inputs {where}, held out from the probe"
@@ -182,7 +183,7 @@ def format_summary(summary: dict, out: Path) -> str:
             lines.append(
                 f"* chosen on validation inputs: {best['site']}, {family} {_num(best.get(key))}"
                 + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
-                + ("" if recovered is None else f"; latents recovered: {recovered}")
+                + ("" if recovered is None else f"; {what} recovered: {recovered}")
                 + ("" if recovered is None or d is None else f" of {d}")
             )
     lines += format_labels(summary)
