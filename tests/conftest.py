@@ -74,3 +74,22 @@ def tiny_experiment(train: dict | None = None, **sections) -> dict:
         else:
             out[name] = value
     return out
+
+
+# A tiny MLP run that trains in a few seconds and checkpoints every 10 steps: the base of
+# the training and emergence tests.
+TINY_MLP_RUN = {
+    "world": {"d": 6, "observation": "random_bijection", "seed": 0},
+    "tasks": {"family": "walsh", "n": 16, "k": 2, "seed": 0},
+    "data": {"format": "array", "n_train": 256, "n_validation": 64},
+    "model": {"kind": "mlp", "hidden": 32, "n_layers": 2},
+    "train": {
+        "steps": 40,
+        "batch_size": 32,
+        "eval_every": 20,
+        "checkpoint_every": 10,
+        "eval_examples": 128,
+        "warmup_steps": 2,
+        "keep_checkpoints": 2,
+    },
+}

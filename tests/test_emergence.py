@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from conftest import TINY_MLP_RUN
 from safetensors.numpy import load_file
 
 from probekit.cli import main
@@ -18,20 +19,8 @@ from probekit.training.loop import train
 from probekit.training.snapshots import is_training_checkpoint, saved_steps
 
 TINY = {
-    "world": {"d": 6, "observation": "random_bijection", "seed": 0},
-    "tasks": {"family": "walsh", "n": 16, "k": 2, "seed": 0},
-    "data": {"format": "array", "n_train": 256, "n_validation": 64},
-    "model": {"kind": "mlp", "hidden": 32, "n_layers": 2},
-    "train": {
-        "steps": 40,
-        "batch_size": 32,
-        "eval_every": 10,
-        "checkpoint_every": 10,
-        "keep_checkpoints": 2,
-        "save_model_every": 10,
-        "eval_examples": 128,
-        "warmup_steps": 2,
-    },
+    **TINY_MLP_RUN,
+    "train": {**TINY_MLP_RUN["train"], "eval_every": 10, "save_model_every": 10},
     "probe": {"controls": ["random_init", "input"], "z_pairs": False},
 }
 

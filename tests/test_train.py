@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import TINY_MLP_RUN
 from safetensors.numpy import load_file
 
 from probekit.config import load_experiment
@@ -21,21 +22,7 @@ from probekit.training.run_dir import RunExistsError
 
 REPO = Path(__file__).resolve().parents[1]
 
-TINY_MLP = {
-    "world": {"d": 6, "observation": "random_bijection", "seed": 0},
-    "tasks": {"family": "walsh", "n": 16, "k": 2, "seed": 0},
-    "data": {"format": "array", "n_train": 256, "n_validation": 64},
-    "model": {"kind": "mlp", "hidden": 32, "n_layers": 2},
-    "train": {
-        "steps": 40,
-        "batch_size": 32,
-        "eval_every": 20,
-        "checkpoint_every": 10,
-        "eval_examples": 128,
-        "warmup_steps": 2,
-        "keep_checkpoints": 2,
-    },
-}
+TINY_MLP = TINY_MLP_RUN
 
 TINY_GPT2 = {
     "world": {"d": 4, "observation": "gf2_linear", "seed": 0},
