@@ -33,6 +33,7 @@ from probekit.config import load_experiment
 from probekit.probing.causal import intervene_checkpoint
 from probekit.probing.intervals import seed_interval
 from probekit.training.loop import train
+from probekit.training.run_dir import atomic_write_text
 
 COLUMNS = [
     ("probe z", "acc_z"),
@@ -73,7 +74,7 @@ def run_point(config: str, seed: int, out: Path, steps: int | None) -> dict:
     times = run_dir / "intervene" / "timing.json"
     if timing:
         old = json.loads(times.read_text()) if times.exists() else {}
-        times.write_text(json.dumps({**old, **timing}))
+        atomic_write_text(times, json.dumps({**old, **timing}))
     timing = json.loads(times.read_text()) if times.exists() else {}
     return {"summary": json.loads(summary_path.read_text()), "timing": timing}
 
@@ -181,8 +182,6 @@ BEGIN, END = "<!-- causal:begin -->", "<!-- causal:end -->"
 
 def write_readme(readme: Path, lines: list[str], figure_path: Path | None) -> None:
     """Replace the README's causal block with `lines` (and the figure), atomically."""
-    from probekit.training.run_dir import atomic_write_text
-
     text = readme.read_text()
     if BEGIN not in text or END not in text:
         raise ValueError(f"{readme} has no {BEGIN} ... {END} block; add the two markers.")
@@ -223,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote the causal block of {args.readme}")
     md = args.markdown or args.out / "causal_study.md"
     md.parent.mkdir(parents=True, exist_ok=True)
-    md.write_text("\n".join(lines))
+    atomic_write_text(md, "\n".join(lines))
     print(f"wrote {md}")
     return 0
 

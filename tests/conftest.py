@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # so tests can `import hub_serve
 
 from hub_server import HubServer  # noqa: E402
 
+REPO = Path(__file__).resolve().parents[1]
 HUB_TOKEN = "hf_probekit_test_token"
 
 
@@ -93,3 +94,40 @@ TINY_MLP_RUN = {
         "keep_checkpoints": 2,
     },
 }
+
+
+def tiny_task_model(model_cfg, tokenizer):
+    """A randomly initialised task-head model for a d = 5 world with 4 tasks (7 tokens)."""
+    from probekit.models.factory import build_model
+
+    return build_model(
+        model_cfg,
+        vocab_size=len(tokenizer),
+        n_tasks=4,
+        seq_len=7,
+        m=5,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+        target="sign",
+        seed=1,
+    )
+
+
+def subprocess_env() -> dict[str, str]:
+    """The environment of a probekit process a test starts: this checkout first, offline."""
+    import os
+
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    env["OMP_NUM_THREADS"] = "1"  # same thread count in every process: same floats
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def write_config(path, data: dict):
+    """`data` as a YAML experiment file at `path` (returned)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump(data))
+    return path

@@ -5,12 +5,12 @@ import json
 import datasets
 import numpy as np
 import pytest
+from conftest import tiny_task_model
 from tokenizers import Tokenizer, models, pre_tokenizers, trainers
 from transformers import BertConfig, BertModel, GPT2Config, GPT2Model, PreTrainedTokenizerFast
 
 from probekit.cli import main
 from probekit.config import load_experiment
-from probekit.models import build_model
 from synthetic.tokenizer import build_tokenizer
 
 ANIMALS, COLOURS = ["cat", "dog"], ["red", "blue", "green"]
@@ -77,22 +77,6 @@ def _text_model(kind, path):
     model.save_pretrained(path)
     tok.save_pretrained(path)
     return path
-
-
-def _tiny_model(model_cfg, tok):
-    """A randomly initialised model for a d = 5 world with 4 tasks (multitask, 7 tokens)."""
-    return build_model(
-        model_cfg,
-        vocab_size=len(tok),
-        n_tasks=4,
-        seq_len=7,
-        m=5,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        target="sign",
-        seed=1,
-    )
 
 
 @pytest.mark.parametrize("kind", ["bert", "gpt2"])
@@ -169,7 +153,7 @@ def test_run_directory_is_reprobed_from_its_spec(tmp_path, capsys):
         ],
     )
     tok = build_tokenizer(5, 4)
-    model = _tiny_model(cfg.model, tok)
+    model = tiny_task_model(cfg.model, tok)
     final = tmp_path / "run" / "final"
     model.save_pretrained(final)
     tok.save_pretrained(final)
@@ -221,7 +205,7 @@ def test_generated_dataset_directory(tmp_path):
     )
     save_dataset(generate_dataset(gen, progress=False), gen, tmp_path / "data")
     tok = build_tokenizer(5, 4)
-    model = _tiny_model(
+    model = tiny_task_model(
         load_experiment(
             None, ["model.hidden=16", "model.n_layers=1", "model.n_heads=2", "model.kind=gpt2"]
         ).model,

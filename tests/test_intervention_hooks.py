@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 import torch
+from conftest import tiny_task_model
 
 from probekit.config import load_experiment
-from probekit.models import build_model
 from probekit.probing.activations import extract_activations, site_names
 from probekit.probing.hooks import edited_logits, site_edit
 from probekit.probing.interventions import Placement, shift_edit
@@ -30,18 +30,7 @@ def _model(kind, extra):
         + ["model.n_heads=2", *extra],
     )
     tok = build_tokenizer(5, 4)
-    model = build_model(
-        cfg.model,
-        vocab_size=len(tok),
-        n_tasks=4,
-        seq_len=7,
-        m=5,
-        pad_token_id=0,
-        bos_token_id=1,
-        eos_token_id=2,
-        target="sign",
-        seed=1,
-    ).eval()
+    model = tiny_task_model(cfg.model, tok).eval()
     rng = np.random.default_rng(0)
     z = np.where(rng.random((6, 5)) < 0.5, -1, 1)
     if kind == "mlp":

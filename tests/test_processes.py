@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from conftest import subprocess_env
 from safetensors.numpy import load_file
 
 from probekit.training.batches import BatchLog
@@ -40,14 +41,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    env["OMP_NUM_THREADS"] = "1"  # same thread count in every process
-    env["HF_HUB_OFFLINE"] = "1"
-    return env
-
-
 def _launch(processes: int, config: Path, run: Path, *overrides: str) -> subprocess.Popen:
     train = ["-m", "probekit.train", "--config", str(config), "--run-dir", str(run)]
     train += ["--no-progress", "--log-batches", str(run / "batches"), *overrides]
@@ -62,7 +55,7 @@ def _launch(processes: int, config: Path, run: Path, *overrides: str) -> subproc
         cmd += ["--mixed_precision", "no", "--dynamo_backend", "no"]
         cmd += ["--main_process_port", str(_free_port()), *train]
     return subprocess.Popen(
-        cmd, env=_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        cmd, env=subprocess_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
 
 
@@ -135,7 +128,7 @@ def test_the_slurm_script_gives_each_node_its_machine_rank(tmp_path):
         (bin_dir / name).write_text(f"#!/usr/bin/env bash\n{body}\n")
         (bin_dir / name).chmod(0o755)
     env = {
-        **_env(),
+        **subprocess_env(),
         "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
         "SLURM_NNODES": "2",
         "SLURM_JOB_NODELIST": "node-[a-b]",

@@ -133,8 +133,14 @@ def test_isolated_dataset_round_trips_through_the_generator(tmp_path):
     cfg = GenerateConfig(
         world=WorldSpec(d=4, observation="random_bijection", seed=0),
         tasks=TaskSpec(family="walsh", n=6, k=2, seed=0),
-        data=DataSpec(format="qa_isolated", queries_per_sequence=6, n_train=32,
-                      n_validation=8, n_probe=16, seed=0),  # fmt: skip
+        data=DataSpec(
+            format="qa_isolated",
+            queries_per_sequence=6,
+            n_train=32,
+            n_validation=8,
+            n_probe=16,
+            seed=0,
+        ),  # fmt: skip
     )
     ds = generate_dataset(cfg, progress=False)
     path = save_dataset(ds, cfg, tmp_path / "ds")
@@ -144,7 +150,9 @@ def test_isolated_dataset_round_trips_through_the_generator(tmp_path):
     pos = sequence_positions("qa_isolated", layout, 6)
     for split in ds:
         for col in ("input_ids", "labels", "segment_ids", "position_ids"):
-            np.testing.assert_array_equal(np.asarray(loaded[split][col]), np.asarray(ds[split][col]))
+            np.testing.assert_array_equal(
+                np.asarray(loaded[split][col]), np.asarray(ds[split][col])
+            )
         ids = np.asarray(loaded[split]["position_ids"])
         assert (ids[:, pos["query_positions"]] == layout.n_groups + 2).all()
     with pytest.raises(ValueError, match="queries_per_sequence=7 exceeds"):
